@@ -10,17 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .config import Settings
 from .errors import BotError, QuestionError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="bot", description="Answer questions about news articles, citing their sentences."
-    )
+    p = argparse.ArgumentParser(prog="bot", description="Answer questions about news articles, citing their sentences.")
     p.add_argument("--seeds", type=Path, help="folder of *.txt articles (env ARTICLE_QA_SEEDS, default seeds/)")
     p.add_argument("--index", type=Path, help="index folder (env ARTICLE_QA_INDEX, default index/)")
     p.add_argument("--embed-model", help="sentence-transformers model name or path (env ARTICLE_QA_EMBED_MODEL)")
@@ -30,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English")
-    ask.add_argument("--batch", type=Path, metavar="FILE.jsonl", help='one {"id"?, "question", "article"?, "history"?} per line')
+    ask.add_argument(
+        "--batch", type=Path, metavar="FILE.jsonl", help='one {"id"?, "question", "article"?, "history"?} per line'
+    )
     ask.add_argument("--engine", choices=["extractive"], default="extractive", help="answering engine")
     ask.add_argument("--article", metavar="ID", help="restrict to one article (its file stem)")
     ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")
@@ -45,9 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.load(
-            {"seeds": args.seeds, "index": args.index, "embed_model": args.embed_model,
-             "cache": args.cache, "threads": args.threads,
-             "top_k": getattr(args, "top_k", None)}
+            {
+                "seeds": args.seeds,
+                "index": args.index,
+                "embed_model": args.embed_model,
+                "cache": args.cache,
+                "threads": args.threads,
+                "top_k": getattr(args, "top_k", None),
+            }
         )
         from .pipeline import Bot
 
@@ -68,17 +74,22 @@ def _index(bot: Any, action: str) -> int:
         index = bot.build(progress=sys.stderr.isatty())
         for w in bot.warnings:
             print(f"warning: {w}", file=sys.stderr)
-        print(f"indexed {len(index.sentences)} sentences from {len(index.article_ids)} article(s) "
-              f"into {bot.settings.index} with {index.manifest['embed_model']}")
+        print(
+            f"indexed {len(index.sentences)} sentences from {len(index.article_ids)} article(s) "
+            f"into {bot.settings.index} with {index.manifest['embed_model']}"
+        )
         return 0
     status = bot.status()
     if not status.exists:
         print(f"no index in {bot.settings.index}: run `bot index build`")
         return 1
     m = status.manifest or {}
-    print(f"index: {bot.settings.index}  model: {m.get('embed_model', '?')}  dim: {m.get('dim', '?')}  built: {m.get('built_at', '?')}")
+    print(f"index: {bot.settings.index}  model: {m.get('embed_model', '?')}  dim: {m.get('dim', '?')}")
+    print(f"built: {m.get('built_at', '?')}")
     for aid, meta in (m.get("articles") or {}).items():
-        print(f"  {aid}: {meta['sentences']} sentences, {meta.get('lang', '?')}, {meta.get('source_url') or 'no source'}")
+        print(
+            f"  {aid}: {meta['sentences']} sentences, {meta.get('lang', '?')}, {meta.get('source_url') or 'no source'}"
+        )
     if status.current:
         print("status: current")
         return 0
@@ -120,13 +131,18 @@ def _batch(bot: Any, args: argparse.Namespace) -> int:
         try:
             item = json.loads(line)
             if not isinstance(item, dict) or not isinstance(item.get("question"), str):
-                raise QuestionError(f"line {lineno}: expected an object with a \"question\" string")
+                raise QuestionError(f'line {lineno}: expected an object with a "question" string')
             item_id = item.get("id")
             history = item.get("history") or []
             if not (isinstance(history, list) and all(isinstance(t, list) and len(t) == 2 for t in history)):
                 raise QuestionError(f"line {lineno}: history must be a list of [user, assistant] pairs")
-            answer = bot.ask(item["question"], history=history, article=item.get("article") or args.article,
-                             engine=args.engine, top_k=args.top_k)
+            answer = bot.ask(
+                item["question"],
+                history=history,
+                article=item.get("article") or args.article,
+                engine=args.engine,
+                top_k=args.top_k,
+            )
             out = answer.to_json(id=item_id)
         except json.JSONDecodeError as e:
             out = {"error": f"line {lineno} is not valid JSON: {e.msg}"}

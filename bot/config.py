@@ -9,9 +9,10 @@ and CLI flags override them; an unknown key is an error, never a silent no-op.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -50,9 +51,7 @@ class Settings:
     engine: str = "extractive"
 
     @classmethod
-    def load(
-        cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-    ) -> Settings:
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Defaults, then ``ARTICLE_QA_*`` variables, then ``overrides`` (CLI flags)."""
         env = os.environ if environ is None else environ
         known = {f.name: f for f in fields(cls)}
@@ -63,8 +62,7 @@ class Settings:
             name = key[len(ENV_PREFIX) :].lower()
             if name not in known:
                 raise ConfigError(
-                    f"unknown environment variable {key}; known: "
-                    + ", ".join(ENV_PREFIX + k.upper() for k in known)
+                    f"unknown environment variable {key}; known: " + ", ".join(ENV_PREFIX + k.upper() for k in known)
                 )
             values[name] = raw
         for name, value in (overrides or {}).items():

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import threading
 import unicodedata
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -107,8 +108,12 @@ class SentenceTransformerEmbedder:
         if prompt_name in (model.prompts or {}):
             kwargs["prompt_name"] = prompt_name
         vectors = model.encode(
-            texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=progress, **kwargs,
+            texts,
+            batch_size=32,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+            **kwargs,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 

@@ -35,9 +35,7 @@ ABSTAIN = {
     "fr": "Je ne trouve pas cette information dans l'article.",
     "en": "I can't find this in the article.",
 }
-UNSUPPORTED_LANG = (
-    "I can only answer in English or French. / Je ne peux répondre qu'en français ou en anglais."
-)
+UNSUPPORTED_LANG = "I can only answer in English or French. / Je ne peux répondre qu'en français ou en anglais."
 FRAME = {
     "fr": ("D'après l'article : ", "Et : "),
     "en": ("According to the article: ", "Also: "),
@@ -46,7 +44,9 @@ QUOTES = {"fr": ("« ", " »"), "en": ("\u201c", "\u201d")}
 
 # Questions that ask for a quantity need a number in the sentence that answers them.
 _HOW_MANY = re.compile(r"\b(combien|how many|how much|nombre de|number of)\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\d|\b(un|une|deux|trois|quatre|cinq|dix|cent|mille|million|one|two|three|ten|hundred|thousand)\b", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\d|\b(un|une|deux|trois|quatre|cinq|dix|cent|mille|million|one|two|three|ten|hundred|thousand)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,15 @@ def answer_extractive(question: str, hits: list[Hit], lang: str, background: flo
     parts = [f"{left}{h.sentence.text}{right} [{h.sentence.n}]" for h in chosen]
     text = opening + parts[0] + "".join(f" {joiner}{p}" for p in parts[1:])
     citations = tuple(
-        Citation(h.sentence.n, h.sentence.id, h.sentence.article_id, h.sentence.text, h.sentence.start, h.sentence.end, round(h.score, 4))
+        Citation(
+            h.sentence.n,
+            h.sentence.id,
+            h.sentence.article_id,
+            h.sentence.text,
+            h.sentence.start,
+            h.sentence.end,
+            round(h.score, 4),
+        )
         for h in chosen
     )
     return Answer(question, text, "extractive", False, lang, citations, tuple(hits))

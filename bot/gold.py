@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from .errors import BotError
 from .types import Sentence
@@ -69,11 +69,16 @@ def load_gold(path: Path, sentences: Sequence[Sentence]) -> list[GoldItem]:
             support_ids.extend(h for h in hits if h not in support_ids)
         items.append(
             GoldItem(
-                id=str(d["id"]), question=d["question"], answerable=bool(d["answerable"]),
-                answers=tuple(d.get("answers", [])), support=tuple(d.get("support", [])),
+                id=str(d["id"]),
+                question=d["question"],
+                answerable=bool(d["answerable"]),
+                answers=tuple(d.get("answers", [])),
+                support=tuple(d.get("support", [])),
                 support_ids=tuple(support_ids),
                 history=tuple((str(u), str(a)) for u, a in d.get("history", [])),
-                lang=d.get("lang", ""), type=d.get("type", ""), article=article,
+                lang=d.get("lang", ""),
+                type=d.get("type", ""),
+                article=article,
             )
         )
     return items

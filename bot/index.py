@@ -24,10 +24,11 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,11 @@ from .types import Article, Sentence
 
 FORMAT = "article-qa-index/1"
 VECTORS, WINDOWS, SENTENCES, MANIFEST, LOCK = (
-    "vectors.faiss", "windows.faiss", "sentences.jsonl", "manifest.json", ".lock"
+    "vectors.faiss",
+    "windows.faiss",
+    "sentences.jsonl",
+    "manifest.json",
+    ".lock",
 )
 DATA_FILES = (VECTORS, WINDOWS, SENTENCES)
 
@@ -141,8 +146,7 @@ def load_index(folder: Path, model_id: str) -> SentenceIndex:
     manifest = _read_manifest(folder)
     if manifest["embed_model"] != model_id:
         raise IndexStateError(
-            f"index in {folder} was built with {manifest['embed_model']!r}, not {model_id!r}: "
-            "run `bot index build`"
+            f"index in {folder} was built with {manifest['embed_model']!r}, not {model_id!r}: run `bot index build`"
         )
     for name in DATA_FILES:
         path = folder / name
@@ -153,9 +157,13 @@ def load_index(folder: Path, model_id: str) -> SentenceIndex:
         for lineno, line in enumerate(f, 1):
             try:
                 d = json.loads(line)
-                sentences.append(Sentence(d["id"], d["article_id"], int(d["n"]), d["text"], int(d["start"]), int(d["end"])))
+                sentences.append(
+                    Sentence(d["id"], d["article_id"], int(d["n"]), d["text"], int(d["start"]), int(d["end"]))
+                )
             except (ValueError, KeyError, TypeError):
-                raise IndexStateError(f"{folder / SENTENCES} line {lineno} is malformed: run `bot index build`") from None
+                raise IndexStateError(
+                    f"{folder / SENTENCES} line {lineno} is malformed: run `bot index build`"
+                ) from None
     loaded = []
     for name in (VECTORS, WINDOWS):
         try:
@@ -201,10 +209,13 @@ def build_index(
         indexes.append(index)
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
-        for name, index in zip((VECTORS, WINDOWS), indexes):
+        for name, index in zip((VECTORS, WINDOWS), indexes, strict=True):
             _write_atomic(folder / name, lambda p, ix=index: faiss.write_index(ix, str(p)))
         lines = "".join(
-            json.dumps(dict(id=s.id, article_id=s.article_id, n=s.n, text=s.text, start=s.start, end=s.end), ensure_ascii=False) + "\n"
+            json.dumps(
+                dict(id=s.id, article_id=s.article_id, n=s.n, text=s.text, start=s.start, end=s.end), ensure_ascii=False
+            )
+            + "\n"
             for s in sentences
         )
         _write_atomic(folder / SENTENCES, lambda p: p.write_text(lines, encoding="utf-8"))
@@ -216,7 +227,7 @@ def build_index(
             "metric": "inner_product",
             "index_type": "IndexFlatIP",
             "text_normalization": "NFC",
-            "built_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "built_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "articles": {
                 a.id: {"sha256": a.sha256, "sentences": len(a.sentences), "source_url": a.source_url, "lang": a.lang}
                 for a in articles

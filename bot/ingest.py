@@ -68,9 +68,7 @@ def read_article(path: Path) -> Article:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ArticleError(
-            f"{path.name} is not valid UTF-8 (byte {e.start}): skipped; re-save it as UTF-8"
-        ) from None
+        raise ArticleError(f"{path.name} is not valid UTF-8 (byte {e.start}): skipped; re-save it as UTF-8") from None
     return parse_article(path.stem, text, hashlib.sha256(raw).hexdigest())
 
 
@@ -99,9 +97,7 @@ def parse_article(article_id: str, raw_text: str, sha256: str = "") -> Article:
     for para in paragraphs:
         for start, end in split_sentences(para, lang):
             n = len(sentences) + 1
-            sentences.append(
-                Sentence(f"{article_id}:{n}", article_id, n, para[start:end], pos + start, pos + end)
-            )
+            sentences.append(Sentence(f"{article_id}:{n}", article_id, n, para[start:end], pos + start, pos + end))
         pos += len(para) + 1
     return Article(article_id, cleaned, tuple(sentences), source_url, sha256 or _sha(raw_text), lang)
 

@@ -30,9 +30,7 @@ class SentenceRetriever(BaseRetriever):
     k: int = 5
     article: str | None = None
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         bot: Bot = self.bot
         hits = bot.retrieve(query, article=self.article, top_k=self.k)
         sources = bot.index.sources

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
@@ -39,8 +39,7 @@ def clean_question(question: str, max_chars: int) -> str:
         raise QuestionError("the question is empty: type a question about the article")
     if len(text) > max_chars:
         raise QuestionError(
-            f"the question is {len(text):,} characters long; the limit is {max_chars:,}: "
-            "ask a shorter question"
+            f"the question is {len(text):,} characters long; the limit is {max_chars:,}: ask a shorter question"
         )
     return text
 

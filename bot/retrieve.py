@@ -22,8 +22,8 @@ from it, which the extractive engine uses to decide whether to abstain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -88,13 +88,13 @@ class Retriever:
         params = None
         if (lo, hi) != (0, self.index.faiss_index.ntotal):
             # An article's sentences are contiguous rows, so a range selector restricts the search.
-            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))  # type: ignore[call-arg]
         rows: set[int] = set()
         for ix in (self.index.faiss_index, self.index.window_index):
             _, found = ix.search(vector.reshape(1, -1).astype(np.float32), k, params=params)
             rows.update(int(r) for r in found[0] if r >= 0)
         ids = np.array(sorted(rows), dtype=np.int64)
-        return dict(zip(ids.tolist(), self._scores(vector, ids).tolist()))
+        return dict(zip(ids.tolist(), self._scores(vector, ids).tolist(), strict=True))
 
     def _scores(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
         sentence = self.index.faiss_index.reconstruct_batch(ids) @ vector

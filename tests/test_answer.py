@@ -1,0 +1,118 @@
+"""Retrieval and the extractive engine on the fake embedder: which sentence
+comes back, what gets cited, when the engine abstains, in which language."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import Bot
+from bot.errors import QuestionError
+from bot.extractive import ABSTAIN, FLOOR, answer_extractive, decide
+from bot.pipeline import clean_question
+from bot.types import Hit, Sentence
+
+from .conftest import SEED_ID
+
+
+def _hit(n: int, text: str, score: float) -> Hit:
+    return Hit(Sentence(f"a:{n}", "a", n, text, 0, len(text)), score)
+
+
+def test_retrieval_finds_the_sentence_sharing_words(fake_bot: Bot):
+    hits = fake_bot.retrieve("porte-parole du Pentagone Sabrina Singh", top_k=3)
+    assert hits[0].sentence.id == f"{SEED_ID}:5"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_history_brings_the_previous_subject(fake_bot: Bot):
+    question = "Où a-t-il tenu sa conférence de presse ?"
+    history = [["Qu'a dit Sergueï Lavrov, ministre russe des Affaires étrangères, lors de la conférence ?", "…"]]
+    with_history = fake_bot.retrieve(question, history=history, top_k=1)
+    assert with_history[0].sentence.id == f"{SEED_ID}:10"
+
+
+def test_restricting_to_one_article(fake_bot: Bot, settings):
+    (settings.seeds / "jazz.txt").write_text(
+        "Le festival de jazz de Montréal accueille trois cents musiciens. La porte-parole du festival est ravie.",
+        encoding="utf-8",
+    )
+    fake_bot.build()
+    everywhere = fake_bot.retrieve("porte-parole du festival de jazz", top_k=1)
+    assert everywhere[0].sentence.article_id == "jazz"
+    only_seed = fake_bot.retrieve("porte-parole du festival de jazz", top_k=3, article=SEED_ID)
+    assert {h.sentence.article_id for h in only_seed} == {SEED_ID}
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x01"])
+def test_empty_questions_are_refused(question):
+    with pytest.raises(QuestionError, match="empty"):
+        clean_question(question, 2000)
+
+
+def test_huge_question_is_refused_with_the_limit():
+    with pytest.raises(QuestionError, match="2,001 characters long; the limit is 2,000"):
+        clean_question("a" * 2001, 2000)
+
+
+def test_question_is_normalised():
+    assert clean_question("  Qui\x00 a de\u0301clare\u0301\n ça ? ", 2000) == "Qui a déclaré ça ?"
+
+
+def test_decide_abstains_below_the_floor():
+    assert decide("Qui ?", [_hit(1, "Texte.", FLOOR - 0.01)], background=0.5).abstain
+    assert decide("Qui ?", [], background=0.0).abstain
+
+
+def test_decide_needs_lift_between_floor_and_confident():
+    flat = [_hit(1, "Texte.", 0.79), _hit(2, "Autre.", 0.788)]
+    assert decide("Qui ?", flat, background=0.775).abstain
+    assert not decide("Qui ?", flat, background=0.74).abstain
+    assert not decide("Qui ?", [_hit(1, "Texte.", 0.85)], background=0.845).abstain
+
+
+def test_quantity_questions_need_a_number():
+    hits = [_hit(1, "Le ministre a parlé longuement.", 0.86), _hit(2, "Il a parlé encore.", 0.80)]
+    assert decide("Combien de morts ?", hits, background=0.7).abstain
+    hits = [_hit(1, "Le ministre a parlé.", 0.86), _hit(2, "Environ 10 000 soldats.", 0.855)]
+    answer = answer_extractive("How many soldiers?", hits, "en", 0.7)
+    assert [c.n for c in answer.citations] == [2]
+
+
+def test_answer_quotes_verbatim_and_cites_only_retrieved_sentences():
+    hits = [_hit(4, "M. Rutte a appelé à cesser.", 0.86), _hit(9, "Autre chose.", 0.80)]
+    fr = answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.7)
+    assert fr.answer == "D'après l'article : « M. Rutte a appelé à cesser. » [4]"
+    assert [c.sentence_id for c in fr.citations] == ["a:4"]
+    en = answer_extractive("What did Rutte ask?", hits, "en", 0.7)
+    assert en.answer.startswith("According to the article: \u201cM. Rutte a appelé à cesser.\u201d [4]")
+    assert {c.sentence_id for c in fr.citations + en.citations} <= {h.sentence.id for h in hits}
+
+
+def test_two_close_sentences_are_both_quoted_in_reading_order():
+    hits = [_hit(7, "Deuxième partie.", 0.861), _hit(6, "Première partie.", 0.855), _hit(1, "Loin.", 0.80)]
+    answer = answer_extractive("Quoi ?", hits, "fr", 0.7)
+    assert [c.n for c in answer.citations] == [6, 7]
+    assert answer.answer.index("[6]") < answer.answer.index("[7]")
+
+
+def test_abstention_is_in_the_question_language():
+    hits = [_hit(1, "Texte.", 0.70)]
+    assert answer_extractive("Quelle est la capitale ?", hits, "fr", 0.69).answer == ABSTAIN["fr"]
+    assert answer_extractive("What is the capital?", hits, "en", 0.69).answer == ABSTAIN["en"]
+    assert answer_extractive("Was ist das?", hits, "de", 0.69).abstained
+
+
+def test_answer_json_shape(fake_bot: Bot):
+    answer = fake_bot.ask("porte-parole du Pentagone Sabrina Singh soldats envoyés")
+    out = answer.to_json(id="q1")
+    assert list(out)[:7] == ["id", "question", "answer", "engine", "abstained", "lang", "citations"]
+    for c in out["citations"]:
+        assert set(c) == {"n", "sentence_id", "article_id", "text", "start", "end", "score"}
+    assert set(out["timings_ms"]) == {"index_ms", "retrieval_ms", "answer_ms", "total_ms"}
+
+
+def test_embedder_and_index_are_loaded_once(fake_bot: Bot):
+    fake_bot.ask("Combien de soldats ?")
+    index = fake_bot.index
+    fake_bot.ask("Qui est Mark Rutte ?")
+    assert fake_bot.index is index
