@@ -73,8 +73,8 @@ class Plan:
     settle_s: float  # wait up to this long for other processes to go quiet before a section
 
 
-QUICK = Plan(3, 2, {1_000: 2}, 2, 2, 5, 0.0)
-FULL = Plan(10, 5, {1_000: 5, 10_000: 2}, 5, 5, 10, 30.0)
+QUICK = Plan(2, 2, {1_000: 2}, 2, 2, 5, 0.0)
+FULL = Plan(10, 5, {1_000: 5, 10_000: 2}, 5, 5, 10, 60.0)
 
 
 def log(msg: str) -> None:
@@ -232,15 +232,15 @@ def make_sentences(seed_texts: Sequence[str], n: int, tokens_of: Callable[[str],
     clauses = sorted({c.strip(" «»\"'.") for t in seed_texts for c in re.split(r"[,;:]\s+|\s+(?:et|mais)\s+", t)})
     clauses = [c for c in clauses if len(c.split()) >= 3]
     rng = random.Random(20241028)
-    out = []
+    out: list[str] = []
     while len(out) < n:
         words: list[str] = []
         while sum(map(tokens_of, words)) < budget:
             if words:
                 words[-1] += ","
             words += rng.choice(clauses).split()
-        while sum(map(tokens_of, words)) > budget + 2 and len(words) > 1:
-            words.pop()
+        while len(words) > 1 and (sum(map(tokens_of, words)) > budget + 2 or len(words[-1].strip(",")) <= 3):
+            words.pop()  # to the budget, and not ending on "à" or "le"
         text = " ".join(words).rstrip(",")
         out.append(text[0].upper() + text[1:] + ".")
     return out

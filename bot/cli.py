@@ -38,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--batch", type=Path, metavar="FILE.jsonl", help='one {"id"?, "question", "article"?, "history"?} per line'
     )
-    ask.add_argument("--engine", choices=["extractive"], default="extractive", help="answering engine")
+    ask.add_argument(
+        "--engine",
+        choices=["auto", "llm", "extractive"],
+        help="auto (default): the local LLM, falling back to extractive when it is unavailable (env ARTICLE_QA_ENGINE)",
+    )
     ask.add_argument("--article", metavar="ID", help="restrict to one article (its file stem)")
     ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        names = ("seeds", "index", "embed_model", "cache", "threads", "top_k")
+        names = ("seeds", "index", "embed_model", "cache", "threads", "top_k", "engine")
         settings = Settings.load({name: getattr(args, name, None) for name in names})
         from .pipeline import Bot
 

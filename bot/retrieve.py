@@ -44,6 +44,7 @@ BACKGROUND_SAMPLE = 2048  # rows used to estimate the median score
 class Retrieval:
     hits: list[Hit]
     background: float  # median blended score over the searched sentences
+    query: np.ndarray | None = None  # the question's vector, to score other sentences later
 
 
 class Retriever:
@@ -78,7 +79,23 @@ class Retriever:
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:k]
         sample = np.unique(np.linspace(lo, hi - 1, num=min(hi - lo, BACKGROUND_SAMPLE)).astype(np.int64))
         background = float(np.median(self._scores(vectors[0], sample)))
-        return Retrieval([Hit(self.index.sentences[row], float(score)) for row, score in ranked], background)
+        hits = [Hit(self.index.sentences[row], float(score)) for row, score in ranked]
+        return Retrieval(hits, background, vectors[0])
+
+    def row(self, article_id: str, n: int) -> int:
+        return self.index.ranges[article_id][0] + n - 1
+
+    def score(self, query: np.ndarray, article_id: str, n: int) -> float:
+        """The blended score of sentence n of an article for a query vector."""
+        return float(self._scores(query, np.array([self.row(article_id, n)], dtype=np.int64))[0])
+
+    def similarity(self, text: str, article_id: str, numbers: Sequence[int]) -> float:
+        """Best cosine between ``text`` (embedded as a query) and the given sentences."""
+        if not numbers:
+            return 0.0
+        vector = self.embedder.embed_queries([text])[0]
+        rows = np.array([self.row(article_id, n) for n in numbers], dtype=np.int64)
+        return float(np.max(self.index.faiss_index.reconstruct_batch(rows) @ vector))
 
     def _blended(self, vector: np.ndarray, k: int, lo: int, hi: int) -> dict[int, float]:
         """Blended scores of the union of the top-k rows by sentence and by window."""

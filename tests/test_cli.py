@@ -20,7 +20,8 @@ pytestmark = pytest.mark.real_model
 
 def run(args: list[str], env_extra: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTICLE_QA_") or k == "ARTICLE_QA_CACHE"}
-    env.update(env_extra, HF_HUB_OFFLINE="1")
+    # The extractive contract is tested here; the LLM engine in test_llm_real.py.
+    env.update({"ARTICLE_QA_ENGINE": "extractive", **env_extra, "HF_HUB_OFFLINE": "1"})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, input=stdin, timeout=600
     )
@@ -172,8 +173,20 @@ def test_global_options_after_the_command_and_another_model(tmp_path: Path, seed
     index = tmp_path / "index"
     r = run(["index", "build", "--seeds", str(seeds), "--index", str(index)], {})
     assert r.returncode == 0, r.stderr
-    r = run(["ask", "Who is the Pentagon spokeswoman?", "--json", "--seeds", str(seeds), "--index", str(index),
-             "--embed-model", str(model)], {})
+    r = run(
+        [
+            "ask",
+            "Who is the Pentagon spokeswoman?",
+            "--json",
+            "--seeds",
+            str(seeds),
+            "--index",
+            str(index),
+            "--embed-model",
+            str(model),
+        ],
+        {},
+    )
     assert r.returncode == 0, r.stderr
     assert "built with model" in r.stderr and str(model) in r.stderr
     manifest = json.loads((index / MANIFEST).read_text())
@@ -187,5 +200,17 @@ def test_global_options_after_the_command_and_another_model(tmp_path: Path, seed
 
 
 def test_unknown_model_is_one_line(tmp_path: Path, seeds: Path):
-    r = run(["ask", "Qui ?", "--seeds", str(seeds), "--index", str(tmp_path / "i"), "--embed-model", str(tmp_path / "nope")], {})
+    r = run(
+        [
+            "ask",
+            "Qui ?",
+            "--seeds",
+            str(seeds),
+            "--index",
+            str(tmp_path / "i"),
+            "--embed-model",
+            str(tmp_path / "nope"),
+        ],
+        {},
+    )
     assert r.returncode == 2 and r.stderr.startswith("error: cannot load embedding model") and r.stderr.count("\n") == 1

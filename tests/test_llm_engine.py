@@ -1,0 +1,162 @@
+"""The LLM engine with a fake LLM returning crafted text: citation parsing,
+removal of invented ids, the support check, fallback and abstention. The same
+checks on the real model are in tests/test_llm_real.py."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import Answer, Bot
+from bot.cite import check_support, is_abstention, numbers, parse_citations
+from bot.errors import ModelError
+from bot.prompts import Prompts, PromptError, render
+
+from .conftest import SEED_ID, BrokenLLM, FakeEmbedder, FakeLLM
+
+Q = "Combien de soldats nord-coréens ont été envoyés en Russie ?"
+
+
+def llm_bot(settings, *replies: str) -> tuple[Bot, FakeLLM]:
+    llm = FakeLLM(settings, replies)
+    return Bot(settings, embedder=FakeEmbedder(), llm=llm), llm  # type: ignore[arg-type]
+
+
+def test_a_supported_answer_is_kept_with_its_citations(settings):
+    bot, _ = llm_bot(settings, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
+    a = bot.ask(Q, engine="llm")
+    assert a.engine == "llm" and not a.abstained
+    assert a.answer == "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5]."
+    assert [c.sentence_id for c in a.citations] == [f"{SEED_ID}:5"]
+    c = a.citations[0]
+    assert c.text.startswith("Le même jour") and c.end > c.start
+
+
+def test_invented_citation_ids_are_removed(settings):
+    bot, _ = llm_bot(settings, "Environ 10 000 soldats ont été envoyés en Russie [5][99].")
+    a = bot.ask(Q, engine="llm")
+    assert a.engine == "llm" and "[99]" not in a.answer
+    assert [c.n for c in a.citations] == [5]
+    assert a.notice and "[99]" in a.notice
+
+
+@pytest.mark.parametrize(
+    "reply, reason",
+    [
+        ("Environ 12 000 soldats ont été envoyés en Russie [5].", "12000 not in the cited sentences"),
+        ("Environ 10 000 soldats ont été envoyés en Russie.", "no citation"),
+        ("Les soldats sont partis en vacances à la plage [2].", "not supported"),
+        ("Il y a des soldats [77].", "no citation"),
+    ],
+)
+def test_an_unsupported_answer_falls_back_to_extractive(settings, reply, reason):
+    bot, _ = llm_bot(settings, reply)
+    a = bot.ask(Q, engine="llm")
+    assert a.engine == "extractive"
+    assert a.notice and "failed the citation check" in a.notice and reason in a.notice
+    assert reply not in a.answer
+
+
+def test_abstention_has_no_citation_and_uses_the_canonical_sentence(settings):
+    bot, _ = llm_bot(settings, "Je ne trouve pas cette information dans l'article.")
+    a = bot.ask("Combien de morts à Koursk ?", engine="llm")
+    assert a.abstained and a.engine == "llm" and a.citations == ()
+    assert a.answer == "Je ne trouve pas cette information dans l'article."
+
+
+def test_streaming_yields_growing_text_then_the_answer(settings):
+    bot, _ = llm_bot(settings, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
+    items = list(bot.stream(Q, engine="llm"))
+    texts = [i for i in items if isinstance(i, str)]
+    assert isinstance(items[-1], Answer) and all(isinstance(i, str) for i in items[:-1])
+    assert len(texts) > 3 and all(b.startswith(a) for a, b in zip(texts, texts[1:], strict=False))
+    assert items[-1].answer == texts[-1]
+
+
+def test_auto_falls_back_when_the_model_is_missing(settings):
+    bot = Bot(settings, embedder=FakeEmbedder(), llm=BrokenLLM(settings))  # type: ignore[arg-type]
+    a = bot.ask(Q, engine="auto")
+    assert a.engine == "extractive" and a.notice and "LLM unavailable (the LLM's weights" in a.notice
+    with pytest.raises(ModelError, match="make setup"):
+        bot.ask(Q, engine="llm")
+
+
+def test_prompt_puts_the_article_first_so_the_prefix_is_cached(settings):
+    bot, llm = llm_bot(settings, "x [1].", "y [1].")
+    bot.ask(Q, engine="llm")
+    bot.ask("Who is Mark Rutte?", engine="llm", history=[["Qui est Sabrina Singh ?", "La porte-parole [5]."]])
+    first, second = llm.messages
+    assert first[:-1] == second[:-1]  # system and examples
+    a, b = first[-1]["content"], second[-1]["content"]
+    prefix = a[: a.index("Question:")]
+    assert b.startswith(prefix) and "[5] Le même jour, la porte-parole du Pentagone" in prefix
+    assert "Conversation so far:\nUser: Qui est Sabrina Singh ?" in b
+    assert b.rstrip().endswith("Answer in English.") and a.rstrip().endswith("Answer in French.")
+
+
+def test_every_template_renders():
+    p = Prompts.load()
+    messages = p.messages("a", [], "Qui ?", "fr", [1, 2], [["Q", "A"]])
+    assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
+    assert len(messages) == 2 + 2 * len(p.examples["exchanges"])
+    for m in messages:
+        assert "{" not in m["content"].replace("{article}", "")
+
+
+def test_a_missing_variable_names_missing_and_given():
+    with pytest.raises(PromptError, match="needs article, question; given: language"):
+        render("{article} {question} {language}", "t", language="fr")
+
+
+def test_parse_citations_rewrites_groups():
+    p = parse_citations("A [1, 2]. B [3;9]. C [9].", {1, 2, 3})
+    assert p.text == "A [1][2]. B [3]. C."
+    assert p.cited == (1, 2, 3) and p.removed == (9,)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab [],;0123456789.")), max_size=80), st.sets(st.integers(1, 20)))
+def test_parsed_citations_are_always_allowed(text, allowed):
+    p = parse_citations(text, allowed)
+    assert set(p.cited) <= allowed
+    assert set(parse_citations(p.text, allowed).cited) <= allowed
+    assert not parse_citations(p.text, allowed).removed
+
+
+def test_numbers_are_normalised():
+    assert numbers("10 000 et 10,000 et 10000 le 28") == {"10000", "28"}
+
+
+def test_support_uses_similarity_when_words_differ():
+    cited = {5: "environ 10 000 soldats nord-coréens avaient été envoyés dans l'est de la Russie"}
+    english = "About 10,000 North Korean soldiers were sent to eastern Russia [5]."
+    assert not check_support(english, cited).ok
+    assert check_support(english, cited, similarity=lambda t, ns: 0.9).ok
+    assert not check_support(english, cited, similarity=lambda t, ns: 0.5).ok
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Je ne trouve pas cette information dans l'article.", True),
+        ("I can't find this in the article.", True),
+        ("The article does not mention it.", True),
+        ("Environ 10 000 soldats [5].", False),
+    ],
+)
+def test_abstention_detection(text, expected):
+    assert is_abstention(text) is expected
+
+
+def test_runnable_invoke_and_stream(settings):
+    from langchain_core.runnables import Runnable
+
+    from bot.langchain_api import AnswerRunnable
+
+    bot, _ = llm_bot(settings, "Environ 10 000 soldats ont été envoyés en Russie [5].", "Mark Rutte [1].")
+    chain = AnswerRunnable(bot)
+    assert isinstance(chain, Runnable)
+    a = chain.invoke({"question": Q, "history": [], "engine": "llm"})
+    assert isinstance(a, Answer) and a.citations[0].n == 5
+    items = list(chain.stream({"question": "Qui est le secrétaire général de l'OTAN Mark Rutte ?", "engine": "llm"}))
+    assert isinstance(items[-1], Answer)
