@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index,serve}")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English")
@@ -49,19 +49,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", parents=[common], help="build the index or show its status")
     index.add_argument("action", choices=["build", "status"])
+
+    serve = sub.add_parser("serve", parents=[common], help="start the web UI (Gradio)")
+    serve.add_argument("--host", help="address to listen on (env ARTICLE_QA_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env ARTICLE_QA_PORT, default 7860)")
+    serve.add_argument("--share", action="store_true", help="also publish a public gradio.live link (off by default)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        names = ("seeds", "index", "embed_model", "cache", "threads", "top_k", "engine")
+        names = ("seeds", "index", "embed_model", "cache", "threads", "top_k", "engine", "host", "port")
         settings = Settings.load({name: getattr(args, name, None) for name in names})
         from .pipeline import Bot
 
         bot = Bot(settings)
         if args.command == "index":
             return _index(bot, args.action)
+        if args.command == "serve":
+            return _serve(bot, args.share)
         return _ask(bot, args)
     except BotError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -99,6 +106,14 @@ def _index(bot: Any, action: str) -> int:
     for r in status.reasons:
         print(f"  - {r}")
     return 1
+
+
+def _serve(bot: Any, share: bool) -> int:
+    from .ui import CSS, build_demo
+
+    demo = build_demo(bot)
+    demo.launch(server_name=bot.settings.host, server_port=bot.settings.port, share=share, css=CSS)
+    return 0
 
 
 def _ask(bot: Any, args: argparse.Namespace) -> int:

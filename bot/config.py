@@ -60,6 +60,9 @@ class Settings:
     llm_context: int = 4096
     # Longest answer (tokens).
     llm_max_tokens: int = 200
+    # Where the web UI listens; 127.0.0.1 keeps it on this machine.
+    host: str = "127.0.0.1"
+    port: int = 7860
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

