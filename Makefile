@@ -7,7 +7,7 @@ QUESTION ?= Combien de soldats nord-coréens ont été envoyés en Russie ?
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean chromium
 
 setup: $(VENV)/.installed
 
@@ -21,11 +21,21 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
+	$(BIN)/python app.py
+
+ask: setup
 	$(BIN)/bot ask "$(QUESTION)"
 
-test: setup
+# The browser test drives Debian's Chromium (no browser download); as root
+# we install it, otherwise we say how.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "the browser test needs Chromium: sudo apt-get install chromium"; exit 1; }
+
+test: setup chromium
 	$(BIN)/python -m pytest
-	$(BIN)/ruff check bot tests bench
+	$(BIN)/ruff check bot tests bench app.py
 	$(BIN)/mypy
 
 bench: setup

@@ -14,7 +14,7 @@ import html
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import BotError
@@ -162,9 +162,22 @@ class Warmup:
 
 
 def respond(
-    bot: Bot, message: str, chat: list[dict[str, Any]], session: Session, engine: str, article_id: str | None
+    bot: Bot,
+    message: str,
+    chat: list[dict[str, Any]],
+    session: Session,
+    engine: str,
+    article_id: str | None,
+    llm_ready: bool = True,
 ) -> Iterator[tuple[list[dict[str, Any]], Session, str]]:
-    """The chat function: yields (chat messages, session, article html) as the answer streams."""
+    """The chat function: yields (chat messages, session, article html) as the answer streams.
+
+    While the LLM is still warming up, "auto" answers extractively rather than
+    making the reader wait for the model.
+    """
+    waiting_for_llm = engine == "auto" and not llm_ready
+    if waiting_for_llm:
+        engine = "extractive"
     chat = list(chat or [])
     message = message or ""
     if len(message) > MAX_INPUT_CHARS:
@@ -194,6 +207,9 @@ def respond(
         yield list(chat), session, render_article(bot, article_id)
         return
     assert final is not None
+    if waiting_for_llm:
+        note = "the LLM is still loading: extractive answer"
+        final = replace(final, notice="; ".join(x for x in (final.notice, note) if x))
     chat[-1] = {"role": "assistant", "content": render_answer(final)}
     session = Session(session.turns + [(message, final.answer)])
     yield list(chat), session, render_article(bot, article_id, final)
@@ -242,7 +258,7 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
                 article_html = gr.HTML(render_article(bot, article_ids[0] if article_ids else None), elem_id="article")
 
         def on_submit(message, chat, sess, eng, art):
-            yield from respond(bot, message, chat, sess, eng, art)
+            yield from respond(bot, message, chat, sess, eng, art, llm_ready=warmup.state != "loading")
 
         inputs = [question, chatbot, session, engine, article]
         outputs = [chatbot, session, article_html]

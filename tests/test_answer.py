@@ -68,6 +68,8 @@ def test_decide_needs_lift_between_floor_and_confident():
     assert decide("Qui ?", flat, background=0.775).abstain
     assert not decide("Qui ?", flat, background=0.74).abstain
     assert not decide("Qui ?", [_hit(1, "Texte.", 0.85)], background=0.845).abstain
+    assert decide("Qui ?", [_hit(1, "Texte.", 0.814)], background=0.796).abstain  # markup noise
+    assert not decide("Qui ?", [_hit(1, "Texte.", 0.813)], background=0.791).abstain
 
 
 def test_quantity_questions_need_a_number():

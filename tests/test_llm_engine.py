@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bot import Answer, Bot
 from bot.cite import check_support, is_abstention, numbers, parse_citations
 from bot.errors import ModelError
-from bot.prompts import Prompts, PromptError, render
+from bot.prompts import PromptError, Prompts, render
 
 from .conftest import SEED_ID, BrokenLLM, FakeEmbedder, FakeLLM
 

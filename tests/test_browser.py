@@ -1,0 +1,132 @@
+"""The real app in a real browser: Debian's Chromium driven by Playwright.
+
+Starts `bot serve` on a free loopback port with the real models, asks a French
+and an English question, checks what a reader sees (a citation link, a
+highlighted sentence, a script shown as text and not run), and saves a
+screenshot to docs/screenshot.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, SEED
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: `apt-get install chromium` (the Makefile's test target does it)")
+    base = tmp_path_factory.mktemp("app")
+    (base / "seeds").mkdir()
+    shutil.copy(SEED, base / "seeds" / SEED.name)
+    port = free_port()
+    env = {
+        **os.environ,
+        "ARTICLE_QA_SEEDS": str(base / "seeds"),
+        "ARTICLE_QA_INDEX": str(base / "index"),
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the app exited: {(base / 'server.log').read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        pytest.fail("the app did not start in 300 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 950})
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def ask(page, question: str, n_answers: int) -> str:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    # an answer is complete when its timing line is there
+    page.wait_for_function(f"document.querySelectorAll('#chat .answer-meta').length >= {n_answers}", timeout=300_000)
+    return page.locator("#chat .answer-meta").nth(n_answers - 1).inner_text()
+
+
+def test_article_is_shown_at_once(page):
+    page.wait_for_selector("#article .article-panel", timeout=60_000)
+    assert "Mark Rutte" in page.locator("#article").inner_text()
+
+
+def test_french_question_gets_a_citation_and_a_highlight(page):
+    meta = ask(page, "Combien de soldats nord-coréens ont été envoyés en Russie ?", 1)
+    assert "engine:" in meta and "total" in meta
+    link = page.locator("#chat a.cite-link").first
+    assert link.is_visible() and link.inner_text().startswith("[")
+    cited = page.locator("#article .sent.cited").first
+    assert cited.is_visible() and "10 000" in cited.inner_text()
+
+
+def test_english_question(page):
+    meta = ask(page, "Who is the NATO secretary general?", 2)
+    assert "engine:" in meta
+    assert "Rutte" in page.locator("#chat").inner_text()
+
+
+def test_script_in_a_question_is_text(page):
+    page.evaluate("window.__pwned = 0")
+    ask(page, "<script>window.__pwned = 1</script><img src=x onerror='window.__pwned = 2'>", 3)
+    assert "<script>window.__pwned = 1</script>" in page.locator("#chat").inner_text()
+    assert page.evaluate("window.__pwned") == 0
+    shot = ROOT / "docs" / "screenshot.png"
+    page.locator("#question textarea").fill("")
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
