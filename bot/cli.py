@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index,serve}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index,eval,serve}")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English")
@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", parents=[common], help="build the index or show its status")
     index.add_argument("action", choices=["build", "status"])
+
+    ev = sub.add_parser("eval", parents=[common], help="evaluate against gold questions (JSONL or SQuAD)")
+    ev.add_argument("gold", nargs="?", type=Path, help="gold JSONL file (see README)")
+    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file instead")
+    ev.add_argument("--engine", choices=["auto", "llm", "extractive"], help="engine to evaluate (default auto)")
+    ev.add_argument("--out", type=Path, default=Path("eval/out"), help="report folder (default eval/out)")
+    ev.add_argument("--article", metavar="ID", help="only questions about this article")
 
     serve = sub.add_parser("serve", parents=[common], help="start the web UI (Gradio)")
     serve.add_argument("--host", help="address to listen on (env ARTICLE_QA_HOST, default 127.0.0.1)")
@@ -69,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _index(bot, args.action)
         if args.command == "serve":
             return _serve(bot, args.share)
+        if args.command == "eval":
+            return _eval(bot, args)
         return _ask(bot, args)
     except BotError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -106,6 +115,40 @@ def _index(bot: Any, action: str) -> int:
     for r in status.reasons:
         print(f"  - {r}")
     return 1
+
+
+def _eval(bot: Any, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from .evaluate import evaluate, load_squad, squad_workspace, write_report
+    from .gold import load_gold
+    from .pipeline import Bot
+
+    if (args.gold is None) == (args.squad is None):
+        raise QuestionError("give a gold JSONL file or --squad FILE.json (one of them)")
+    if args.squad is not None:
+        work = squad_workspace()
+        items = load_squad(args.squad, work / "seeds")
+        bot = Bot(replace(bot.settings, seeds=work / "seeds", index=work / "index"))
+        title = f"Evaluation on {args.squad.name}"
+    else:
+        if not args.gold.is_file():
+            raise QuestionError(f"gold file {args.gold} does not exist")
+        items = load_gold(args.gold, bot.index.sentences)
+        title = f"Evaluation on {args.gold}"
+    if args.article:
+        items = [i for i in items if (i.article or bot.index.article_ids[0]) == args.article]
+    engine = args.engine or bot.settings.engine
+    result = evaluate(bot, items, engine, progress=sys.stderr.isatty())
+    report = write_report(result, args.out, title)
+    m = result.metrics
+    print(
+        f"{len(items)} questions, engine {engine}: answer accuracy {100 * m['answer_accuracy']:.1f}%, "
+        f"answer+citation {100 * m['answer_cited']:.1f}%, unanswerable abstained "
+        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}"
+    )
+    print(f"report: {report}")
+    return 0
 
 
 def _serve(bot: Any, share: bool) -> int:
