@@ -102,7 +102,8 @@ class Support:
 
 def split_claims(text: str) -> list[tuple[str, list[int]]]:
     """Answer sentences with the citations they carry. A sentence with none
-    borrows those of the next sentence ("X. Y [3]." cites 3 for both)."""
+    borrows those of the next sentence ("X. Y [3]." cites 3 for both), or of
+    the previous one when it is last."""
     from .ingest import split_sentences
 
     parts = [text[a:b] for a, b in split_sentences(text, "en")]
@@ -113,7 +114,12 @@ def split_claims(text: str) -> list[tuple[str, list[int]]]:
         if cited:
             borrowed = cited
         out.append((sentence, cited or borrowed))
-    return list(reversed(out))
+    out.reverse()
+    # a trailing sentence with none ("… [4]. C'est tout.") leans on the one before
+    for i in range(1, len(out)):
+        if not out[i][1] and out[i - 1][1]:
+            out[i] = (out[i][0], out[i - 1][1])
+    return out
 
 
 def check_support(
