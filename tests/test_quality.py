@@ -39,7 +39,9 @@ def test_retrieval_recall_at_3(real_bot: Bot, gold):
 
 
 def test_extractive_abstains_on_off_topic_questions(real_bot: Bot, gold):
-    off_topic = [g for g in gold if not g.answerable and g.id != "fr-u01"]  # fr-u01 is on-topic (see docs)
+    # on-topic unanswerable questions need reading, the LLM's job (docs/extractive.md)
+    off_topic = [g for g in gold if g.type == "off_topic"]
+    assert len(off_topic) >= 6
     abstained = [g.id for g in off_topic if real_bot.ask(g.question).abstained]
     assert abstained == [g.id for g in off_topic]
 
