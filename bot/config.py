@@ -60,6 +60,10 @@ class Settings:
     llm_context: int = 4096
     # Longest answer (tokens).
     llm_max_tokens: int = 200
+    # What the LLM reads: "article" (the whole article, kept in the KV cache,
+    # so a question costs only its own tokens) or "retrieved" (only the
+    # retrieved sentences: less to read, but nothing to cache).
+    llm_context_mode: str = "article"
     # Where the web UI listens; 127.0.0.1 keeps it on this machine.
     host: str = "127.0.0.1"
     port: int = 7860

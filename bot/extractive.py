@@ -52,6 +52,14 @@ _NUMBER = re.compile(
 )
 
 
+def asks_quantity(question: str) -> bool:
+    return bool(_HOW_MANY.search(question))
+
+
+def has_number(text: str) -> bool:
+    return bool(_NUMBER.search(text))
+
+
 @dataclass(frozen=True)
 class Decision:
     abstain: bool

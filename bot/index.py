@@ -195,17 +195,17 @@ def build_index(
 
     sentences = [s for a in articles for s in a.sentences]
     windows = [window_text(a, i) for a in articles for i in range(len(a.sentences))]
-    texts = [s.text for s in sentences] + windows
-    vectors = embedder.embed_passages(texts, progress=progress) if texts else None
-    dim = int(vectors.shape[1]) if vectors is not None else embedder.dim
+    # Two calls, not one: a batch is padded to its longest text, and windows
+    # are three times longer than sentences.
+    parts = [embedder.embed_passages(texts, progress=progress) for texts in ([s.text for s in sentences], windows)]
+    dim = int(parts[0].shape[1]) if sentences else embedder.dim
     indexes = []
-    for part in range(2):
+    for vectors in parts:
         # Exact search: an article has tens of sentences, a newsroom archive
         # thousands; approximate indexes only pay off far beyond that.
         index = faiss.IndexFlatIP(dim)
-        if vectors is not None:
-            rows = vectors[part * len(sentences) : (part + 1) * len(sentences)]
-            index.add(np.ascontiguousarray(rows, dtype=np.float32))
+        if sentences:
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         indexes.append(index)
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
