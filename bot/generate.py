@@ -13,8 +13,8 @@ sentences only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .cite import Parsed, Support, check_support, is_abstention, parse_citations

@@ -98,9 +98,13 @@ class LocalLLM:
             self.loads += 1
 
     def stream(
-        self, messages: list[dict[str, str]], max_tokens: int = 200, stats: GenerationStats | None = None
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int = 200,
+        stats: GenerationStats | None = None,
+        cache: bool = True,
     ) -> Iterator[str]:
-        """Yield the answer's text as it is generated."""
+        """Yield the answer's text as it is generated (``cache=False``: reprocess the whole prompt)."""
         self.load()
         stats = stats if stats is not None else GenerationStats()
         request = {
@@ -109,7 +113,7 @@ class LocalLLM:
             "temperature": 0.0,
             "top_k": 1,
             "stream": True,
-            "cache_prompt": True,
+            "cache_prompt": cache,
         }
         chunks: queue.Queue[Any] = queue.Queue()
         done = object()

@@ -260,10 +260,15 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         def on_submit(message, chat, sess, eng, art):
             yield from respond(bot, message, chat, sess, eng, art, llm_ready=warmup.state != "loading")
 
-        inputs = [question, chatbot, session, engine, article]
+        # The textbox empties as soon as a question is sent (the question moves
+        # to `pending`): clearing it after the answer raced with the next one.
+        pending = gr.State("")
+        inputs = [pending, chatbot, session, engine, article]
         outputs = [chatbot, session, article_html]
-        send.click(on_submit, inputs, outputs, concurrency_id="model").then(lambda: "", None, question)
-        question.submit(on_submit, inputs, outputs, concurrency_id="model").then(lambda: "", None, question)
+        for trigger in (send.click, question.submit):
+            trigger(lambda q: ("", q), question, [question, pending], queue=False).then(
+                on_submit, inputs, outputs, concurrency_id="model"
+            )
         clear.click(lambda art: ([], Session(), render_article(bot, art)), [article], outputs)
         article.change(lambda art: ([], Session(), render_article(bot, art)), [article], outputs)
         timer = gr.Timer(2.0)

@@ -94,6 +94,7 @@ def page(server):
 
 
 def ask(page, question: str, n_answers: int) -> str:
+    page.wait_for_function("document.querySelector('#question textarea').value === ''")
     page.locator("#question textarea").fill(question)
     page.locator("#ask").click()
     # an answer is complete when its timing line is there

@@ -85,7 +85,7 @@ def test_squad_loader_maps_spans_to_sentences(tmp_path: Path):
                 "title": "t",
                 "paragraphs": [
                     {
-                        "context": "The bridge opened in 1990. It cost four million euros. Engineers from Lyon built it.",
+                        "context": "The bridge opened in 1990. It cost four million euros. Engineers built it.",
                         "qas": [
                             {
                                 "id": "q1",

@@ -1,0 +1,117 @@
+"""LLM speed: time to first token and total, with the article prefix in the KV
+cache and without, on the dev questions; peak RSS.
+
+    python -m bench.llm [--n 10]      # writes bench/llm_results.md and .json
+
+"With the cache" is the product's path: the article was warmed once and each
+question processes only its own tokens. "Without" sends the same prompt with
+cache_prompt off, so llama.cpp processes all of it, as a pipeline that puts
+retrieved text before the question would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from bot import Bot, Settings  # noqa: E402
+from bot.generate import Request, context_sentences  # noqa: E402
+from bot.gold import load_gold  # noqa: E402
+from bot.lang import detect  # noqa: E402
+from bot.llm import GenerationStats  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    v = sorted(values)
+    return {
+        "p50": statistics.median(v),
+        "p95": v[min(len(v) - 1, round(0.95 * (len(v) - 1)))],
+        "min": v[0],
+        "max": v[-1],
+        "n": len(v),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10, help="questions (from eval/gold/dev.jsonl)")
+    args = ap.parse_args()
+    bot = Bot(Settings.load({"engine": "llm"}))
+    t0 = time.perf_counter()
+    bot.warm()
+    warm_s = time.perf_counter() - t0
+    items = [i for i in load_gold(ROOT / "eval/gold/dev.jsonl", bot.index.sentences) if not i.history][: args.n]
+    index = bot.index
+    article = index.article_ids[0]
+    lo, hi = index.ranges[article]
+    runs: dict[str, dict[str, list[float]]] = {
+        m: {"ttft_ms": [], "total_ms": [], "prompt_tokens": []} for m in ("cached", "uncached")
+    }
+    for item in items:
+        hits = bot.retrieve(item.question, top_k=5)
+        lang = detect(item.question)
+        req = Request(item.question, lang, article, index.sentences[lo:hi], hits)
+        shown = context_sentences(req, bot.settings.llm_context)
+        hints = [h.sentence.n for h in hits][:3]
+        messages = bot.prompts.messages(article, shown, item.question, lang, hints)
+        for mode in ("cached", "uncached", "cached"):  # alternate; the second cached run re-warms the prefix
+            s = GenerationStats()
+            for _ in bot.llm.stream(messages, bot.settings.llm_max_tokens, s, cache=(mode == "cached")):
+                pass
+            runs[mode]["ttft_ms"].append(s.first_token_ms or 0.0)
+            runs[mode]["total_ms"].append(s.total_ms)
+            runs[mode]["prompt_tokens"].append(float(s.prompt_tokens))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "llm_threads": bot.settings.llm_threads,
+        },
+        "model": str(bot.llm.model_path),
+        "warm_prefix_s": warm_s,
+        "questions": len(items),
+        "cached": {k: stats(v) for k, v in runs["cached"].items()},
+        "uncached": {k: stats(v) for k, v in runs["uncached"].items()},
+        "peak_rss_mb": rss_mb,
+    }
+    result["ratio_ttft_uncached_over_cached"] = (
+        result["uncached"]["ttft_ms"]["p50"] / result["cached"]["ttft_ms"]["p50"]
+    )
+    (ROOT / "bench" / "llm_results.json").write_text(json.dumps(result, indent=2))
+    c, u = result["cached"], result["uncached"]
+    md = [
+        "# Benchmark: LLM (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, xllamacpp)",
+        "",
+        f"{len(items)} dev questions, {bot.settings.llm_threads} threads, greedy, "
+        f"max {bot.settings.llm_max_tokens} tokens. "
+        f"Warming the article prefix once: {warm_s:.1f} s. Peak RSS {rss_mb:.0f} MB.",
+        "",
+        "| | TTFT p50 (ms) | TTFT p95 | total p50 (ms) | total p95 | prompt tokens processed p50 |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| article prefix cached | {c['ttft_ms']['p50']:.0f} | {c['ttft_ms']['p95']:.0f} | "
+        f"{c['total_ms']['p50']:.0f} | "
+        f"{c['total_ms']['p95']:.0f} | {c['prompt_tokens']['p50']:.0f} |",
+        f"| no cache | {u['ttft_ms']['p50']:.0f} | {u['ttft_ms']['p95']:.0f} | {u['total_ms']['p50']:.0f} | "
+        f"{u['total_ms']['p95']:.0f} | {u['prompt_tokens']['p50']:.0f} |",
+        "",
+        f"Time to first token without the cache ÷ with it: **{result['ratio_ttft_uncached_over_cached']:.1f}×**.",
+        "",
+    ]
+    (ROOT / "bench" / "llm_results.md").write_text("\n".join(md))
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
