@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--engine",
         choices=["auto", "llm", "extractive"],
-        help="auto (default): the local LLM, falling back to extractive when it is unavailable (env ARTICLE_QA_ENGINE)",
+        help="extractive (default) quotes the article; auto: the local LLM, extractive if it is unavailable; "
+        "llm: the LLM only (env ARTICLE_QA_ENGINE)",
     )
     ask.add_argument("--article", metavar="ID", help="restrict to one article (its file stem)")
     ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")

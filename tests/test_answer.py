@@ -118,3 +118,22 @@ def test_embedder_and_index_are_loaded_once(fake_bot: Bot):
     index = fake_bot.index
     fake_bot.ask("Qui est Mark Rutte ?")
     assert fake_bot.index is index
+
+
+@pytest.mark.parametrize(
+    "text, lang",
+    [
+        ("Qui est Mark Rutte ?", "fr"),
+        ("Quand ?", "fr"),
+        ("Who is Mark Rutte?", "en"),
+        ("What is the capital of Australia?", "en"),
+        ("Sabrina Singh est la porte-parole du Pentagone [5].", "fr"),
+        ("Combien de soldats nord-coréens ont été envoyés en Russie ?", "fr"),
+        ("Wo hat Lavrov seine Pressekonferenz gehalten?", "de"),
+        ("¿Cuántos soldados fueron enviados a Rusia?", "es"),
+    ],
+)
+def test_language_detection(text, lang):
+    from bot.lang import detect
+
+    assert detect(text) == lang
