@@ -201,6 +201,10 @@ def build_index(
         indexes.append(index)
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder):
+        # Temporary files of a builder that was killed: nobody else writes while we hold the lock.
+        for name in (*DATA_FILES, MANIFEST):
+            for stale in folder.glob(f".{name}.*"):
+                stale.unlink(missing_ok=True)
         for name, index in zip((VECTORS, WINDOWS), indexes, strict=True):
             _write_atomic(folder / name, lambda p, ix=index: faiss.write_index(ix, str(p)))
         lines = "".join(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+
+import pytest
 
 from .conftest import ROOT
 
@@ -20,3 +27,34 @@ def test_no_unpickling_in_the_package():
             if FORBIDDEN.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{lineno}: {line.strip()}")
     assert offenders == []
+
+
+def test_server_binds_loopback_by_default():
+    from bot import Settings
+
+    assert Settings.load(environ={}).host == "127.0.0.1"
+
+
+@pytest.mark.real_model
+def test_cli_works_with_networking_blocked(real_bot, tmp_path):
+    """`unshare -n` runs the CLI in a network namespace with no interface but
+    loopback: any attempt to reach a model hub would fail the command."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-n", "true"]).returncode != 0:
+        pytest.fail("this test needs `unshare -n` (util-linux, as root), which CI has")
+    s = real_bot.settings
+    env = {
+        **os.environ,
+        "ARTICLE_QA_SEEDS": str(s.seeds),
+        "ARTICLE_QA_INDEX": str(tmp_path / "index"),
+        "ARTICLE_QA_ENGINE": "extractive",
+    }
+    env.pop("HF_HUB_OFFLINE", None)  # prove it without the offline switch too
+    r = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "bot", "ask", "Qui est Mark Rutte ?", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["citations"]
