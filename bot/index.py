@@ -131,8 +131,12 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_index(folder: Path, model_id: str) -> SentenceIndex:
-    """Load and verify the index; any mismatch is an IndexStateError naming the fix."""
+def load_index(folder: Path, model_id: str, checksums_verified: bool = False) -> SentenceIndex:
+    """Load and verify the index; any mismatch is an IndexStateError naming the fix.
+
+    ``checksums_verified``: the caller has just hashed the files (``index_status``),
+    so they are not hashed a second time; the shape checks below still run.
+    """
     import faiss
 
     manifest = _read_manifest(folder)
@@ -142,7 +146,7 @@ def load_index(folder: Path, model_id: str) -> SentenceIndex:
         )
     for name in DATA_FILES:
         path = folder / name
-        if not path.is_file() or sha256_file(path) != manifest["files"].get(name):
+        if not path.is_file() or (not checksums_verified and sha256_file(path) != manifest["files"].get(name)):
             raise IndexStateError(f"{path} is missing or damaged: run `bot index build`")
     sentences = []
     with open(folder / SENTENCES, encoding="utf-8") as f:

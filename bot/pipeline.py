@@ -92,7 +92,8 @@ class Bot:
                 return self._index, None
             status = self.status()
             if status.current:
-                self._index = load_index(self.settings.index, self.embedder.model_id)
+                # status() has just hashed every file; do not hash them again
+                self._index = load_index(self.settings.index, self.embedder.model_id, checksums_verified=True)
                 self._retriever = Retriever(self._index, self.embedder)
                 self._seen = signature
                 return self._index, None
