@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="{ask,index,eval,serve}")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
-    ask.add_argument("question", nargs="?", help="the question, in French or English")
+    ask.add_argument("question", nargs="?", help="the question, in French or English (- reads it from stdin)")
     ask.add_argument(
         "--batch", type=Path, metavar="FILE.jsonl", help='one {"id"?, "question", "article"?, "history"?} per line'
     )
@@ -166,8 +166,17 @@ def _ask(bot: Any, args: argparse.Namespace) -> int:
             raise QuestionError("give either a question or --batch FILE, not both")
         return _batch(bot, args)
     if args.question is None:
-        raise QuestionError('no question given: bot ask "Combien de soldats nord-coréens ?"')
-    answer = bot.ask(args.question, article=args.article, engine=args.engine, top_k=args.top_k)
+        raise QuestionError('no question given: bot ask "Combien de soldats nord-coréens ?" (or - to read stdin)')
+    question = args.question
+    if question == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            question = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise QuestionError(
+                f"the question on standard input is not valid UTF-8 (byte {e.start}): send UTF-8"
+            ) from None
+    answer = bot.ask(question, article=args.article, engine=args.engine, top_k=args.top_k)
     if answer.notice:
         print(f"note: {answer.notice}", file=sys.stderr)
     if args.json:

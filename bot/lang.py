@@ -13,12 +13,16 @@ detector cannot tell French from English.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 from typing import Any
 
 # Languages we can tell apart; fr and en are the ones we answer in, the others
 # are recognised so that a German question is not mistaken for French.
 _OTHERS = ("GERMAN", "SPANISH", "ITALIAN", "PORTUGUESE", "DUTCH")
+# Languages with their own script: lingua tells them apart by the script, so
+# even a two-word Arabic or a space-less Chinese question is recognised.
+_SCRIPTS = ("ARABIC", "PERSIAN", "HEBREW", "RUSSIAN", "UKRAINIAN", "GREEK", "CHINESE", "JAPANESE", "KOREAN")
 _WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
 
 
@@ -30,7 +34,7 @@ def _detectors() -> tuple[Any, Any]:
     # plenty to tell a German question from a French one.
     wide = (
         LanguageDetectorBuilder.from_languages(
-            Language.FRENCH, Language.ENGLISH, *(getattr(Language, n) for n in _OTHERS)
+            Language.FRENCH, Language.ENGLISH, *(getattr(Language, n) for n in _OTHERS + _SCRIPTS)
         )
         .with_low_accuracy_mode()
         .build()
@@ -43,6 +47,14 @@ def _core(text: str) -> str:
     words = _WORD.findall(text)
     kept = [w for i, w in enumerate(words) if not w[0].isdigit() and (i == 0 or not w[0].isupper())]
     return " ".join(kept)
+
+
+def non_latin_share(text: str) -> float:
+    """Share of the letters of ``text`` that are not Latin (Arabic, Cyrillic, Han…)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(not unicodedata.name(c, "LATIN").startswith("LATIN") for c in letters) / len(letters)
 
 
 def detect(text: str, hint: str | None = None) -> str:
@@ -59,8 +71,11 @@ def detect(text: str, hint: str | None = None) -> str:
     # "est la porte-parole du" Spanish at 0.83; real German or Spanish
     # questions score 0.99 and more.
     fr_en_share = sum(c.value for c in ranked if c.language.iso_code_639_1.name in ("FR", "EN"))
-    if code not in ("fr", "en") and top.value >= 0.95 and fr_en_share < 0.05 and len(core.split()) >= 3:
-        return str(code)
+    if code not in ("fr", "en") and fr_en_share < 0.05:
+        # Another script is neither French nor English, even when the detector
+        # hesitates between Russian and Ukrainian.
+        if non_latin_share(core) >= 0.5 or (top.value >= 0.95 and len(core.split()) >= 3):
+            return str(code)
     # A space before ? ! : ; is French typography, and a strong signal on short text.
     if re.search(r"\s[?!:;]\s*$", text) and len(core.split()) <= 3:
         return "fr"

@@ -20,11 +20,11 @@ from dataclasses import replace
 
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
-from .errors import ConfigError, ModelError, QuestionError
+from .errors import ArticleError, BotError, ConfigError, ModelError, QuestionError
 from .extractive import answer_extractive
 from .generate import Generated, Request, generate
 from .index import SentenceIndex, Status, build_index, index_status, load_index, sha256_file
-from .ingest import load_articles
+from .ingest import load_articles, read_article
 from .lang import detect
 from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
@@ -32,14 +32,18 @@ from .retrieve import Retrieval, Retriever
 from .types import Answer, Citation, Hit
 
 ENGINES = ("auto", "llm", "extractive")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 History = Sequence[Sequence[str]]
 
 
 def clean_question(question: str, max_chars: int) -> str:
-    """NFC, control characters out, whitespace folded; refuse empty or huge input."""
+    """NFC, control characters and markup out, whitespace folded; refuse empty or huge input."""
     if not isinstance(question, str):
         raise QuestionError("the question must be text")
+    if _SURROGATE.search(question):
+        # What Python makes of undecodable bytes in argv or a file: not text.
+        raise QuestionError("the question holds bytes that are not valid UTF-8: send it as UTF-8 text")
     text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
     if not text:
         raise QuestionError("the question is empty: type a question about the article")
@@ -47,7 +51,27 @@ def clean_question(question: str, max_chars: int) -> str:
         raise QuestionError(
             f"the question is {len(text):,} characters long; the limit is {max_chars:,}: ask a shorter question"
         )
+    text = strip_markup(text)
+    if not any(c.isalnum() for c in text):
+        raise QuestionError("the question has no letters or digits (markup is ignored): ask about the article in words")
     return text
+
+
+# Markup in a question is not part of it: "<script>…</script>" or a Markdown
+# link would otherwise be embedded as words and match whatever sentence looks
+# most like code. The UI still shows the question as typed (escaped).
+_MARKUP = (
+    (re.compile(r"<(script|style)\b.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL), " "),
+    (re.compile(r"</?[A-Za-z][^<>]{0,300}>"), " "),  # tags
+    (re.compile(r"!?\[([^\]]{0,300})\]\((?:[^()]|\([^()]*\)){0,500}\)"), r"\1"),  # [text](url) -> text
+    (re.compile(r"(\*\*|__|`+|~~)"), " "),  # emphasis and code marks
+)
+
+
+def strip_markup(text: str) -> str:
+    for pattern, repl in _MARKUP:
+        text = pattern.sub(repl, text)
+    return " ".join(text.split())
 
 
 class Bot:
@@ -164,6 +188,8 @@ class Bot:
         _, index_notice = self.ensure_index()
         t1 = time.perf_counter()
         assert self._retriever is not None
+        if article is not None and article not in self._retriever.index.ranges:
+            self._explain_unknown(article)
         found = self._retriever.search(q, top_k or self.settings.top_k, article, history)
         t2 = time.perf_counter()
         lang = detect(q, hint=_history_lang(history))
@@ -250,6 +276,22 @@ class Bot:
     @property
     def prompts(self) -> Prompts:
         return Prompts.load()
+
+    def _explain_unknown(self, article: str) -> None:
+        """An article id that is not indexed: say why if its file was skipped."""
+        known = ", ".join(self._index.article_ids) if self._index else "none"
+        path = self.settings.seeds / f"{article}.txt"
+        if "/" not in article and path.is_file():
+            try:
+                read_article(path)
+                # Readable, so a copy of another article (only the folder as a whole tells)
+                _, problems = load_articles(self.settings.seeds)
+                reason = next((w for w in problems if w.startswith(path.name)), None)
+            except BotError as e:
+                reason = str(e)
+            if reason:
+                raise ArticleError(f"article {article!r} is not indexed: {reason}; indexed articles: {known}")
+        raise ArticleError(f"unknown article {article!r}; indexed articles: {known}")
 
     def warm(self, article: str | None = None) -> None:
         """Load the models and put an article's prompt prefix in the KV cache, so

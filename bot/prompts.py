@@ -31,6 +31,15 @@ LANGUAGE_NAMES = {
     "it": "Italian",
     "pt": "Portuguese",
     "nl": "Dutch",
+    "ar": "Arabic",
+    "fa": "Persian",
+    "he": "Hebrew",
+    "ru": "Russian",
+    "uk": "Ukrainian",
+    "el": "Greek",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
 }
 ABSTAIN = {
     "fr": "Je ne trouve pas cette information dans l'article.",

@@ -55,6 +55,13 @@ def escape_text(text: str) -> str:
     return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
 
 
+def user_message(text: str) -> str:
+    """The user's question as shown in the chat: escaped, and laid out right to
+    left when it is written in Arabic or Hebrew (``dir="auto"``). A span, not a
+    div: inside an HTML block Markdown is not parsed, and our escapes would show."""
+    return f'<span dir="auto">{escape_text(text)}</span>'
+
+
 def _sentence_anchor(s: Sentence) -> str:
     return f"s-{re.sub(r'[^A-Za-z0-9_-]', '_', s.article_id)}-{s.n}"
 
@@ -73,8 +80,9 @@ def render_answer(answer: Answer) -> str:
         return f'<a class="cite-link" href="#{anchor}" title="{title}">[{c.n}]</a>'
 
     body = _ESCAPED_CITE.sub(link, body)
-    if answer.abstained:
-        body = f'<span class="abstained">{body}</span>'
+    body = (
+        f'<span dir="auto" class="abstained">{body}</span>' if answer.abstained else f'<span dir="auto">{body}</span>'
+    )
     parts = [body]
     if answer.citations:
         items = "".join(
@@ -181,7 +189,7 @@ def respond(
     chat = list(chat or [])
     message = message or ""
     if len(message) > MAX_INPUT_CHARS:
-        chat.append({"role": "user", "content": escape_text(message[:200] + "…")})
+        chat.append({"role": "user", "content": user_message(message[:200] + "…")})
         chat.append(
             {
                 "role": "assistant",
@@ -191,7 +199,7 @@ def respond(
         )
         yield list(chat), session, render_article(bot, article_id)
         return
-    chat.append({"role": "user", "content": escape_text(message)})
+    chat.append({"role": "user", "content": user_message(message)})
     chat.append({"role": "assistant", "content": "…"})
     yield list(chat), session, render_article(bot, article_id)
     final: Answer | None = None

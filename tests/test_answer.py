@@ -131,6 +131,12 @@ def test_embedder_and_index_are_loaded_once(fake_bot: Bot):
         ("Combien de soldats nord-coréens ont été envoyés en Russie ?", "fr"),
         ("Wo hat Lavrov seine Pressekonferenz gehalten?", "de"),
         ("¿Cuántos soldados fueron enviados a Rusia?", "es"),
+        ("كم عدد الجنود الكوريين الشماليين الذين أرسلوا إلى روسيا؟", "ar"),
+        ("כמה חיילים נשלחו לרוסיה?", "he"),
+        ("中国的首都是哪里？", "zh"),
+        ("Сколько солдат?", "ru"),
+        ("Combien de soldats 🇰🇵 en Russie ? 🪖", "fr"),
+        ("Qui est Сергей Лавров ?", "fr"),
     ],
 )
 def test_language_detection(text, lang):

@@ -66,6 +66,7 @@ def html_unescape_markdown(text: str) -> str:
     import html
     import re
 
+    text = re.fullmatch(r'<span dir="auto">(.*)</span>', text, re.DOTALL).group(1)  # type: ignore[union-attr]
     return html.unescape(re.sub(r"\\(.)", r"\1", text))
 
 
