@@ -273,16 +273,19 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         pending = gr.State("")
         inputs = [pending, chatbot, session, engine, article]
         outputs = [chatbot, session, article_html]
-        for trigger in (send.click, question.submit):
-            trigger(lambda q: ("", q), question, [question, pending], queue=False).then(
-                on_submit, inputs, outputs, concurrency_id="model"
-            )
-        clear.click(lambda art: ([], Session(), render_article(bot, art)), [article], outputs)
-        article.change(lambda art: ([], Session(), render_article(bot, art)), [article], outputs)
+        # API clients (gradio_client) call /send then /answer in one session,
+        # as the page does; the button's copy of the chain is not listed twice.
+        for trigger, visibility in ((question.submit, "public"), (send.click, "undocumented")):
+            trigger(
+                lambda q: ("", q), question, [question, pending], queue=False, api_name="send", api_visibility=visibility
+            ).then(on_submit, inputs, outputs, concurrency_id="model", api_name="answer", api_visibility=visibility)
+        reset = lambda art: ([], Session(), render_article(bot, art))  # noqa: E731
+        clear.click(reset, [article], outputs, api_name="clear")
+        article.change(reset, [article], outputs, api_visibility="undocumented")
         timer = gr.Timer(2.0)
-        timer.tick(lambda: warmup.status(), None, status)
+        timer.tick(lambda: warmup.status(), None, status, api_visibility="undocumented")
         if warm:
-            demo.load(warmup.start)
+            demo.load(warmup.start, api_visibility="undocumented")
     # One request at a time on the model: two generations would halve each other's speed.
     demo.queue(default_concurrency_limit=1)
     return demo

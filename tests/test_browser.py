@@ -124,9 +124,23 @@ def test_english_question(page):
 
 def test_script_in_a_question_is_text(page):
     page.evaluate("window.__pwned = 0")
-    ask(page, "<script>window.__pwned = 1</script><img src=x onerror='window.__pwned = 2'>", 3)
+    evil = "Qui est Mark Rutte ? <script>window.__pwned = 1</script><img src=x onerror='window.__pwned = 2'>"
+    ask(page, evil, 3)
     assert "<script>window.__pwned = 1</script>" in page.locator("#chat").inner_text()
     assert page.evaluate("window.__pwned") == 0
+
+
+def test_right_to_left_and_emoji_questions(page):
+    arabic = "كم عدد الجنود الكوريين الشماليين الذين أرسلوا إلى روسيا؟"
+    ask(page, arabic, 4)
+    shown = page.locator("#chat span[dir=auto]", has_text=arabic).first
+    assert shown.is_visible()
+    # dir="auto" lays the Arabic question out right to left
+    assert shown.evaluate("e => getComputedStyle(e).direction") == "rtl"
+    assert "English or French" in page.locator("#chat .answer-meta").nth(3).locator("xpath=..").inner_text()
+    ask(page, "Combien de soldats 🇰🇵 ont été envoyés en Russie ? 🪖", 5)
+    assert "🪖" in page.locator("#chat").inner_text()
+    assert "10 000" in page.locator("#chat .answer-meta").nth(4).locator("xpath=..").inner_text()
     shot = ROOT / "docs" / "screenshot.png"
     page.locator("#question textarea").fill("")
     page.screenshot(path=str(shot), full_page=True)
