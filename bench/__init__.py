@@ -1,8 +1,10 @@
 """Benchmarks for article-qa. Run from the repository root:
 
-    python -m bench            # full mode, 6-20 minutes
-    python -m bench --quick    # fewer repetitions and sizes, under ~3 minutes
-    python -m bench --cache /tmp/aqcache   # where the embedding model is provisioned
+    python -m bench                  # every section, full mode (about an hour on 2 cores)
+    python -m bench --quick          # a crash test of every section (~10 minutes; CI runs it)
+    python -m bench --only scale     # one section; the summary reads the others' last results
+    python -m bench.load             # 20 concurrent UI sessions for 2 minutes (not in the summary)
 
-Results go to bench/results.md and bench/results.json (see bench/foundation.py).
+The summary goes to bench/results.md, results.json and chart.png; each section
+writes its own <section>_results.md/.json (see bench/suite.py).
 """

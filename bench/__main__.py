@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--cache DIR]``: see bench/foundation.py."""
+"""``python -m bench [--quick] [--only SECTIONS]``: every benchmark and the summary (bench/suite.py)."""
 
 import os
 
@@ -6,6 +6,6 @@ import os
 # instead of spinning, as in the CLI's real use on 2-core machines.
 os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from .foundation import main  # noqa: E402
+from .suite import main  # noqa: E402
 
 raise SystemExit(main())

@@ -3,12 +3,13 @@ GEMM limit, warm and cold ``ask`` latency, retrieval quality, peak memory.
 
 Run from the repository root (the venv's python):
 
-    python -m bench                       # full mode, 6-20 minutes (longer on a busy machine)
-    python -m bench --quick               # fewer repetitions and sizes, < 3 minutes
-    python -m bench --cache /tmp/aqcache  # model cache (default: Settings' ``cache``)
+    python -m bench.foundation                       # full mode, 6-20 minutes (longer on a busy machine)
+    python -m bench.foundation --quick               # fewer repetitions and sizes, < 3 minutes
+    python -m bench.foundation --cache /tmp/aqcache  # model cache (default: Settings' ``cache``)
 
-Writes ``bench/results.json`` (stable keys; a measurement that a mode skips is
-``null``) and ``bench/results.md``. Each timing is repeated after an untimed
+(``python -m bench`` runs it with the other sections.) Writes
+``bench/foundation_results.json`` (stable keys; a measurement that a mode skips
+is ``null``) and ``bench/foundation_results.md``. Each timing is repeated after an untimed
 warm-up and summarised as median, p95 and min-max. Indexes are built in a
 temporary folder; ``seeds/`` and ``eval/gold/dev.jsonl`` are only read.
 """
@@ -486,7 +487,8 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# Benchmark: foundation ({r['mode']} mode)",
         "",
-        f"`python -m bench{' --quick' if r['mode'] == 'quick' else ''}` on {r['date']}, commit `{m['git']}`, "
+        f"`python -m bench.foundation{' --quick' if r['mode'] == 'quick' else ''}` on {r['date']}, "
+        f"commit `{m['git']}`, "
         f"took {r['elapsed_s']:.0f} s. Every timing is repeated after an untimed warm-up.",
         "",
         "## Machine",
@@ -616,10 +618,12 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.foundation", description=__doc__.split("\n")[0] if __doc__ else None
+    )
     ap.add_argument("--quick", action="store_true", help="fewer repetitions and sizes (< 3 minutes)")
     ap.add_argument("--cache", type=Path, help="model cache folder (default: Settings' cache, ARTICLE_QA_CACHE)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where results.* go")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="where foundation_results.* go")
     args = ap.parse_args(argv)
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # also for the CLI subprocesses
     plan = QUICK if args.quick else FULL
@@ -676,7 +680,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "elapsed_s": time.perf_counter() - start,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (args.out / "results.md").write_text(markdown(results), encoding="utf-8")
-    log(f"wrote {args.out / 'results.md'} and results.json in {results['elapsed_s']:.0f} s")
+    out = args.out / "foundation_results"
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
+    log(f"wrote {out}.md and .json in {results['elapsed_s']:.0f} s")
     return 0
+
+
+if __name__ == "__main__":
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """LLM speed: time to first token and total, with the article prefix in the KV
 cache and without, on the dev questions; peak RSS.
 
-    python -m bench.llm [--n 10]      # writes bench/llm_results.md and .json
+    python -m bench.llm [--n 10] [--quick] [--out DIR]   # writes DIR/llm_results.md and .json
 
 "With the cache" is the product's path: the article was warmed once and each
 question processes only its own tokens. "Without" sends the same prompt with
@@ -12,6 +12,7 @@ retrieved text before the question would.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import platform
@@ -45,7 +46,11 @@ def stats(values: list[float]) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10, help="questions (from eval/gold/dev.jsonl)")
+    ap.add_argument("--quick", action="store_true", help="one question: a crash test")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench", help="where llm_results.* go")
     args = ap.parse_args()
+    if args.quick:
+        args.n = 1
     bot = Bot(Settings.load({"engine": "llm"}))
     t0 = time.perf_counter()
     bot.warm()
@@ -80,6 +85,8 @@ def main() -> int:
             "platform": platform.platform(),
             "llm_threads": bot.settings.llm_threads,
         },
+        "mode": "quick" if args.quick else "full",
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": str(bot.llm.model_path),
         "warm_prefix_s": warm_s,
         "questions": len(items),
@@ -90,7 +97,7 @@ def main() -> int:
     result["ratio_ttft_uncached_over_cached"] = (
         result["uncached"]["ttft_ms"]["p50"] / result["cached"]["ttft_ms"]["p50"]
     )
-    (ROOT / "bench" / "llm_results.json").write_text(json.dumps(result, indent=2))
+    (args.out / "llm_results.json").write_text(json.dumps(result, indent=2))
     c, u = result["cached"], result["uncached"]
     md = [
         "# Benchmark: LLM (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, xllamacpp)",
@@ -110,7 +117,7 @@ def main() -> int:
         f"Time to first token without the cache ÷ with it: **{result['ratio_ttft_uncached_over_cached']:.1f}×**.",
         "",
     ]
-    (ROOT / "bench" / "llm_results.md").write_text("\n".join(md))
+    (args.out / "llm_results.md").write_text("\n".join(md))
     print("\n".join(md))
     return 0
 

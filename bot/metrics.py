@@ -19,7 +19,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 _ELISION = re.compile(r"\b(l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
-_THOUSANDS = re.compile(r"(?<=\d)[ \u00a0\u202f.,](?=\d{3}\b)")
+# "10 000", "10,000", "10.000" and "10, 000" (the model sometimes writes that)
+_THOUSANDS = re.compile(r"(?<=\d)(?:[ \u00a0\u202f.]|, ?)(?=\d{3}\b)")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 ARTICLES = {"le", "la", "les", "un", "une", "des", "du", "de", "the", "a", "an", "of", "et", "and"}
 

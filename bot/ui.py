@@ -277,9 +277,17 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         # as the page does; the button's copy of the chain is not listed twice.
         for trigger, visibility in ((question.submit, "public"), (send.click, "undocumented")):
             trigger(
-                lambda q: ("", q), question, [question, pending], queue=False, api_name="send", api_visibility=visibility
+                lambda q: ("", q),
+                question,
+                [question, pending],
+                queue=False,
+                api_name="send",
+                api_visibility=visibility,
             ).then(on_submit, inputs, outputs, concurrency_id="model", api_name="answer", api_visibility=visibility)
-        reset = lambda art: ([], Session(), render_article(bot, art))  # noqa: E731
+
+        def reset(art: str | None) -> tuple[list[Any], Session, str]:
+            return [], Session(), render_article(bot, art)
+
         clear.click(reset, [article], outputs, api_name="clear")
         article.change(reset, [article], outputs, api_visibility="undocumented")
         timer = gr.Timer(2.0)

@@ -24,7 +24,14 @@ from bot.metrics import (
 
 def test_normalize_handles_case_accents_elisions_and_numbers():
     assert normalize("L'Armée d'Ukraine") == "armee ukraine"
-    assert normalize("10 000") == normalize("10,000") == normalize("10000") == normalize("10\u202f000") == "10000"
+    assert (
+        normalize("10 000")
+        == normalize("10,000")
+        == normalize("10000")
+        == normalize("10\u202f000")
+        == normalize("10, 000")
+        == "10000"
+    )
     assert normalize("  Qu’il   vienne ! ") == "il vienne"
 
 
