@@ -46,6 +46,35 @@ VECTORS, WINDOWS, SENTENCES, MANIFEST, LOCK = (
 )
 DATA_FILES = (VECTORS, WINDOWS, SENTENCES)
 
+# Exact search up to FLAT_MAX sentences, HNSW beyond: bench/scale_results.md,
+# one query at a time, clustered 384-d vectors. Exact search grows linearly
+# (one thread: 0.7 ms at 10k, 17 ms at 100k, 179 ms at 1M) and passes the
+# 2.5 ms a search may take (two per question) near 20k; HNSW with these
+# parameters answers in 0.3-0.5 ms with recall@10 0.98-1.0 from 10k to 1M.
+# An article has tens of sentences, so only an archive ever crosses the line.
+FLAT_MAX = 20_000
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 40, 128
+
+
+def make_index(dim: int, n: int) -> Any:
+    """An empty FAISS index suited to ``n`` vectors (see FLAT_MAX)."""
+    import faiss
+
+    if n <= FLAT_MAX:
+        return faiss.IndexFlatIP(dim)
+    index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    return index
+
+
+def index_type(index: Any) -> str:
+    """How the manifest names an index, parameters included."""
+    name = type(index).__name__
+    if hasattr(index, "hnsw"):
+        return f"{name}(M={index.hnsw.nb_neighbors(1)},efSearch={index.hnsw.efSearch})"
+    return name
+
 
 @dataclass
 class SentenceIndex:
@@ -166,6 +195,13 @@ def load_index(folder: Path, model_id: str, checksums_verified: bool = False) ->
             vectors = faiss.read_index(str(folder / name))
         except RuntimeError:
             raise IndexStateError(f"{folder / name} cannot be read by FAISS: run `bot index build`") from None
+        if hasattr(vectors, "hnsw"):
+            vectors.hnsw.efSearch = HNSW_EF_SEARCH  # a search-time setting: ours, whatever the file says
+        if type(vectors).__name__ != str(manifest.get("index_type", "IndexFlatIP")).split("(")[0]:
+            raise IndexStateError(
+                f"{folder / name} is a {index_type(vectors)}, the manifest says {manifest.get('index_type')}: "
+                "run `bot index build`"
+            )
         if vectors.ntotal != len(sentences) or vectors.d != manifest["dim"]:
             raise IndexStateError(
                 f"{folder / name} holds {vectors.ntotal} vectors of dimension {vectors.d} for "
@@ -197,9 +233,7 @@ def build_index(
     dim = int(parts[0].shape[1]) if sentences else embedder.dim
     indexes = []
     for vectors in parts:
-        # Exact search: an article has tens of sentences, a newsroom archive
-        # thousands; approximate indexes only pay off far beyond that.
-        index = faiss.IndexFlatIP(dim)
+        index = make_index(dim, len(sentences))
         if sentences:
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         indexes.append(index)
@@ -225,7 +259,7 @@ def build_index(
             "dim": dim,
             "normalized": "l2",
             "metric": "inner_product",
-            "index_type": "IndexFlatIP",
+            "index_type": index_type(indexes[0]),
             "text_normalization": "NFC",
             "built_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "articles": {

@@ -118,17 +118,17 @@ class Retriever:
 
     def _blended(self, vector: np.ndarray, k: int, lo: int, hi: int) -> dict[int, float]:
         """Blended scores of the union of the top-k rows by sentence and by window."""
-        import faiss
-
         k = min(k, hi - lo)
-        params = None
-        if (lo, hi) != (0, self.index.faiss_index.ntotal):
-            # An article's sentences are contiguous rows, so a range selector restricts the search.
-            params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))  # type: ignore[call-arg]
         rows: set[int] = set()
         for ix in (self.index.faiss_index, self.index.window_index):
-            _, found = ix.search(vector.reshape(1, -1).astype(np.float32), k, params=params)
-            rows.update(int(r) for r in found[0] if r >= 0)
+            if (lo, hi) == (0, ix.ntotal):
+                _, found = ix.search(vector.reshape(1, -1).astype(np.float32), k)
+                rows.update(int(r) for r in found[0] if r >= 0)
+            else:
+                # One article: its sentences are contiguous rows, a few hundred at
+                # most, so score them all exactly (a filtered HNSW search loses recall).
+                scores = ix.reconstruct_n(lo, hi - lo) @ vector
+                rows.update(lo + int(i) for i in np.argsort(-scores)[:k])
         ids = np.array(sorted(rows), dtype=np.int64)
         return dict(zip(ids.tolist(), self._scores(vector, ids).tolist(), strict=True))
 

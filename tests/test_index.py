@@ -145,3 +145,23 @@ def test_index_dir_path_is_created(tmp_path: Path, seeds):
     s = Settings.load({"seeds": seeds, "index": tmp_path / "deep" / "er" / "index"}, environ={})
     Bot(s, embedder=FakeEmbedder()).build()
     assert (tmp_path / "deep" / "er" / "index" / MANIFEST).is_file()
+
+
+def test_large_indexes_switch_to_hnsw_and_answer_the_same(settings, monkeypatch):
+    import bot.index as index_module
+
+    flat = Bot(settings, embedder=FakeEmbedder())
+    flat.build()
+    questions = ["Combien de soldats nord-coréens ?", "Où Lavrov a-t-il parlé ?", "Qui est Mark Rutte ?"]
+    expected = [[h.sentence.id for h in flat.retrieve(q, top_k=3)] for q in questions]
+    assert flat.index.manifest["index_type"] == "IndexFlatIP"
+
+    monkeypatch.setattr(index_module, "FLAT_MAX", 5)  # the seed article has 14 sentences
+    hnsw = Bot(settings, embedder=FakeEmbedder())
+    hnsw.build()
+    assert hnsw.index.manifest["index_type"].startswith("IndexHNSWFlat(M=32,efSearch=")
+    reloaded = load_index(settings.index, FakeEmbedder.model_id)
+    assert type(reloaded.faiss_index).__name__ == "IndexHNSWFlat"
+    # 14 vectors: HNSW finds the exact neighbours, and the per-article path is exact anyway
+    assert [[h.sentence.id for h in hnsw.retrieve(q, top_k=3)] for q in questions] == expected
+    assert [h.sentence.id for h in hnsw.retrieve(questions[0], top_k=3, article=SEED_ID)] == expected[0]
