@@ -39,7 +39,7 @@ test: setup chromium
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check bot tests bench eval app.py
 	$(BIN)/mypy
-	$(BIN)/python -m bench --quick --out "$$(mktemp -d)"
+	out=$$(mktemp -d) && $(BIN)/python -m bench --quick --out "$$out" && rm -rf "$$out"
 
 bench: setup
 	$(BIN)/python -m bench

@@ -51,6 +51,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.n = 1
+    args.out.mkdir(parents=True, exist_ok=True)
     bot = Bot(Settings.load({"engine": "llm"}))
     t0 = time.perf_counter()
     bot.warm()

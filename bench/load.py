@@ -109,6 +109,10 @@ def run_session(
         except Exception as e:  # noqa: BLE001 - counted, the run goes on
             log.errors.append(f"{type(e).__name__}: {e}"[:300])
             chat, turn = [], 0
+            try:  # the server's session too, or the next answers would use the old history
+                client.predict(article, api_name="/clear")
+            except Exception:  # noqa: BLE001, S110 - the next question reports it
+                pass
             continue
         log.latencies_ms.append((time.perf_counter() - t0) * 1000)
         asked = [shown_answer(m) for m in chat if m["role"] == "user"]

@@ -286,8 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="a crash test of every section (~10 minutes)")
     ap.add_argument("--only", help=f"comma-separated sections among {', '.join(SECTIONS)}")
-    ap.add_argument("--out", type=Path, default=HERE, help="where every result file goes (default bench/)")
+    ap.add_argument("--out", type=Path, help="where every result file goes (default bench/; bench/out/ with --quick)")
     args = ap.parse_args(argv)
+    # a quick run never overwrites the committed full results; sections run from the repo root
+    args.out = (args.out or (HERE / "out" if args.quick else HERE)).resolve()
     chosen = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
     unknown = set(chosen) - set(SECTIONS)
     if unknown:

@@ -27,7 +27,7 @@ _GROUP = re.compile(r"\[\s*(\d{1,4}(?:\s*[,;]\s*\d{1,4})*)\s*\]")
 # "10 000", "10,000", "10.000" as one number (groups of exactly three digits), else plain numbers.
 # Thousands groups: "10 000", "10,000", "10.000", and "10, 000" (how Qwen's
 # tokenizer sometimes writes 10,000 back).
-_NUMBER = re.compile(r"\d{1,3}(?:(?:[ \u00a0\u202f.]|, ?)\d{3})+(?!\d)|\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(r"\b\d{1,3}(?:(?:[ \u00a0\u202f.]|, ?)\d{3})+\b|\d+(?:[.,]\d+)?")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 # Content overlap at or above this is support without asking the embedder.

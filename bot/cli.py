@@ -169,9 +169,10 @@ def _ask(bot: Any, args: argparse.Namespace) -> int:
         raise QuestionError('no question given: bot ask "Combien de soldats nord-coréens ?" (or - to read stdin)')
     question = args.question
     if question == "-":
-        data = sys.stdin.buffer.read()
+        # a little more than the longest question allowed: enough to say it is too long
+        data = sys.stdin.buffer.read(bot.settings.max_question_chars * 4 + 1)
         try:
-            question = data.decode("utf-8")
+            question = data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise QuestionError(
                 f"the question on standard input is not valid UTF-8 (byte {e.start}): send UTF-8"

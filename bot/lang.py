@@ -22,7 +22,8 @@ from typing import Any
 _OTHERS = ("GERMAN", "SPANISH", "ITALIAN", "PORTUGUESE", "DUTCH")
 # Languages with their own script: lingua tells them apart by the script, so
 # even a two-word Arabic or a space-less Chinese question is recognised.
-_SCRIPTS = ("ARABIC", "PERSIAN", "HEBREW", "RUSSIAN", "UKRAINIAN", "GREEK", "CHINESE", "JAPANESE", "KOREAN")
+# (Persian left out: short Arabic questions scored as Persian.)
+_SCRIPTS = ("ARABIC", "HEBREW", "RUSSIAN", "UKRAINIAN", "GREEK", "CHINESE", "JAPANESE", "KOREAN")
 _WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
 
 
@@ -45,6 +46,10 @@ def _detectors() -> tuple[Any, Any]:
 
 def _core(text: str) -> str:
     words = _WORD.findall(text)
+    latin = [w for w in words if non_latin_share(w) < 0.5]
+    if len(latin) >= 2:
+        # Other-script words among Latin ones are names: "Qui est 金正恩 ?"
+        words = latin
     kept = [w for i, w in enumerate(words) if not w[0].isdigit() and (i == 0 or not w[0].isupper())]
     return " ".join(kept)
 

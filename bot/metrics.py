@@ -19,8 +19,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 _ELISION = re.compile(r"\b(l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu)['’]", re.IGNORECASE)
-# "10 000", "10,000", "10.000" and "10, 000" (the model sometimes writes that)
-_THOUSANDS = re.compile(r"(?<=\d)(?:[ \u00a0\u202f.]|, ?)(?=\d{3}\b)")
+# "10 000", "10,000", "10.000" and "10, 000" (the model sometimes writes that),
+# whole: "En 2024, 500 soldats" holds 2024 and 500, not 2024500.
+_THOUSANDS = re.compile(r"\b\d{1,3}(?:(?:[ \u00a0\u202f.]|, ?)\d{3})+\b")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 ARTICLES = {"le", "la", "les", "un", "une", "des", "du", "de", "the", "a", "an", "of", "et", "and"}
 
@@ -31,8 +32,7 @@ def normalize(text: str) -> str:
     text = unicodedata.normalize("NFKD", text.lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = _ELISION.sub("", text)
-    while _THOUSANDS.search(text):
-        text = _THOUSANDS.sub("", text)
+    text = _THOUSANDS.sub(lambda m: re.sub(r"\D", "", m.group(0)), text)
     text = _PUNCT.sub(" ", text)
     return " ".join(text.split())
 

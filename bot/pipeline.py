@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
-from .errors import ArticleError, BotError, ConfigError, ModelError, QuestionError
+from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelError, QuestionError
 from .extractive import answer_extractive
 from .generate import Generated, Request, generate
 from .index import SentenceIndex, Status, build_index, index_status, load_index, sha256_file
@@ -59,12 +59,22 @@ def clean_question(question: str, max_chars: int) -> str:
 
 # Markup in a question is not part of it: "<script>…</script>" or a Markdown
 # link would otherwise be embedded as words and match whatever sentence looks
-# most like code. The UI still shows the question as typed (escaped).
+# most like code. Only real HTML tag names count as tags ("a<b and c>d" stays),
+# inline ones leave nothing behind ("<b>NATO</b>?" -> "NATO?", not "NATO ?",
+# which reads as French), block ones a space. The UI shows the question as typed.
+_BLOCK_TAGS = (
+    "p|div|br|hr|li|ul|ol|tr|td|th|table|h[1-6]|img|iframe|article|section|body|html|head|title|pre"
+    "|form|input|button|video|audio|embed|object|svg|details|summary|meta|link"
+)
+_INLINE_TAGS = "a|abbr|b|i|u|s|em|strong|code|span|small|sub|sup|mark|q|kbd|font"
 _MARKUP = (
-    (re.compile(r"<(script|style)\b.*?(?:</\1\s*>|$)", re.IGNORECASE | re.DOTALL), " "),
-    (re.compile(r"</?[A-Za-z][^<>]{0,300}>"), " "),  # tags
+    (re.compile(r"<(script|style)\b[^<>]{0,300}>.*?</\1\s*>", re.IGNORECASE | re.DOTALL), " "),
+    # an opening tag right after a letter may be a comparison (a<b); a closing one is a tag
+    (re.compile(rf"(?:(?<![\w<])<|</)(?:{_BLOCK_TAGS}|script|style)\b[^<>]{{0,300}}>", re.IGNORECASE), " "),
+    (re.compile(rf"(?:(?<![\w<])<|</)(?:{_INLINE_TAGS})\b[^<>]{{0,300}}>", re.IGNORECASE), ""),
     (re.compile(r"!?\[([^\]]{0,300})\]\((?:[^()]|\([^()]*\)){0,500}\)"), r"\1"),  # [text](url) -> text
-    (re.compile(r"(\*\*|__|`+|~~)"), " "),  # emphasis and code marks
+    # emphasis and code marks around text, not inside words (__init__, x**2)
+    (re.compile(r"(?<!\w)(\*\*|__|~~|`+)(?=\S)(.+?)(?<=\S)\1(?!\w)"), r"\2"),
 )
 
 
@@ -116,8 +126,11 @@ class Bot:
                 return self._index, None
             status = self.status()
             if status.current:
-                # status() has just hashed every file; do not hash them again
-                self._index = load_index(self.settings.index, self.embedder.model_id, checksums_verified=True)
+                try:
+                    # status() has just hashed every file; do not hash them again
+                    self._index = load_index(self.settings.index, self.embedder.model_id, checksums_verified=True)
+                except IndexStateError as e:  # e.g. the FAISS file is not the type the manifest names
+                    return self.build(), f"rebuilt the index: {e}"
                 self._retriever = Retriever(self._index, self.embedder)
                 self._seen = signature
                 return self._index, None

@@ -68,8 +68,14 @@ class Retrieval:
 
 class Retriever:
     def __init__(self, index: SentenceIndex, embedder: Embedder) -> None:
+        import faiss
+
         self.index = index
         self.embedder = embedder
+        # One query at a time: faiss splitting it over both cores was up to 5x
+        # slower when the other core was busy (bench/scale_results.md); index.FLAT_MAX
+        # assumes one thread. faiss has its own OpenMP runtime: torch keeps its threads.
+        faiss.omp_set_num_threads(1)
 
     def search(
         self,

@@ -43,7 +43,7 @@ EVIL_ARTICLE = (
 )
 # Markup that must never reach the page as markup: tags anywhere, and Markdown
 # links in chat messages (the article panel is HTML, where "[a](b)" is text).
-RAW_TAGS = re.compile(r"<script|<img", re.IGNORECASE)
+RAW_TAGS = re.compile(r"<(?!/?(?:span|a|details|summary|ul|li|b|code|br|div|h3|p)\b)/?[a-z]", re.IGNORECASE)
 RAW_MARKDOWN = re.compile(r"(?<!\\)\]\((?:javascript|https?):")
 
 

@@ -137,6 +137,10 @@ def test_embedder_and_index_are_loaded_once(fake_bot: Bot):
         ("Сколько солдат?", "ru"),
         ("Combien de soldats 🇰🇵 en Russie ? 🪖", "fr"),
         ("Qui est Сергей Лавров ?", "fr"),
+        ("Who is 金正恩?", "en"),
+        ("Qui est 金正恩 ?", "fr"),
+        ("Who is محمد بن سلمان?", "en"),
+        ("من هو لافروف؟", "ar"),
     ],
 )
 def test_language_detection(text, lang):

@@ -79,6 +79,13 @@ def test_clean_question_keeps_the_words():
     assert clean_question("Combien\x00 de <b>soldats</b>\x07 ?", 2000) == "Combien de soldats ?"
     assert strip_markup("[ici](javascript:alert(1)) **urgent** `x`") == "ici urgent x"
     assert strip_markup("Is 3 < 5 and 7 > 2?") == "Is 3 < 5 and 7 > 2?"
+    # nothing a real question needs goes, and no space lands before "?" (French typography)
+    assert strip_markup("What is <b>NATO</b>?") == "What is NATO?"
+    assert strip_markup("What about <script> tags in the article?") == "What about tags in the article?"
+    assert strip_markup("Is a<b and c>d? Who is <Ukraine>? C++, C#, x**2, « oui » [5]") == (
+        "Is a<b and c>d? Who is <Ukraine>? C++, C#, x**2, « oui » [5]"
+    )
+    assert strip_markup("<p>Combien</p><p>de soldats ?</p>") == "Combien de soldats ?"
     assert clean_question("Qui est Сергей Лавров ? 🪖", 2000) == "Qui est Сергей Лавров ? 🪖"
 
 

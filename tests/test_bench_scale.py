@@ -24,6 +24,9 @@ TINY = scale.Sweep(
 
 @pytest.fixture(scope="module")
 def tiny() -> dict[str, Any]:
+    import faiss
+
+    faiss.omp_set_num_threads(2)  # as `run` does; a Retriever built by another test leaves it at 1
     return scale.measure(scale.Corpus(), 2_000, TINY, contention={})
 
 
@@ -147,3 +150,12 @@ def test_choose_and_report_on_the_tiny_size(tiny: dict[str, Any], tmp_path: Any)
     assert "| 2,000 |" in text and "Not measured" in text
     scale.chart(result, tmp_path / "scale.png")
     assert (tmp_path / "scale.png").stat().st_size > 1_000
+
+
+def test_the_product_uses_what_the_benchmark_recommends() -> None:
+    from bot import index
+
+    assert index.FLAT_MAX == scale.CROSSOVER
+    assert {"M": index.HNSW_M, "efConstruction": index.HNSW_EF_CONSTRUCTION, "efSearch": index.HNSW_EF_SEARCH} == (
+        scale.HNSW_PARAMS
+    )

@@ -165,3 +165,17 @@ def test_large_indexes_switch_to_hnsw_and_answer_the_same(settings, monkeypatch)
     # 14 vectors: HNSW finds the exact neighbours, and the per-article path is exact anyway
     assert [[h.sentence.id for h in hnsw.retrieve(q, top_k=3)] for q in questions] == expected
     assert [h.sentence.id for h in hnsw.retrieve(questions[0], top_k=3, article=SEED_ID)] == expected[0]
+
+
+def test_an_index_of_another_type_than_its_manifest_says_is_rebuilt(fake_bot: Bot, settings):
+    fake_bot.build()
+    path = settings.index / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["index_type"] = "IndexHNSWFlat(M=32,efSearch=128)"  # the file is an IndexFlatIP
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexStateError, match="IndexFlatIP, the manifest says IndexHNSWFlat"):
+        load_index(settings.index, FakeEmbedder.model_id)
+    fresh = Bot(settings, embedder=FakeEmbedder())
+    a = fresh.ask("Combien de soldats nord-coréens ?")
+    assert a.notice and "rebuilt the index" in a.notice
+    assert load_index(settings.index, FakeEmbedder.model_id).manifest["index_type"] == "IndexFlatIP"

@@ -126,6 +126,7 @@ def test_parsed_citations_are_always_allowed(text, allowed):
 def test_numbers_are_normalised():
     assert numbers("10 000 et 10,000 et 10000 le 28") == {"10000", "28"}
     assert numbers("10, 000 troops, 3, 5 and 12") == {"10000", "3", "5", "12"}
+    assert numbers("En 2024, 500 soldats") == {"2024", "500"}
 
 
 def test_support_uses_similarity_when_words_differ():

@@ -32,6 +32,7 @@ def test_normalize_handles_case_accents_elisions_and_numbers():
         == normalize("10, 000")
         == "10000"
     )
+    assert normalize("En 2024, 500 soldats") == "en 2024 500 soldats"  # a year is not a thousands group
     assert normalize("  Qu’il   vienne ! ") == "il vienne"
 
 
