@@ -231,6 +231,22 @@ def markdown(r: dict[str, Any]) -> str:
             f"{fmt(c['ann_p95_ms'], digits=2)} | {fmt(c['ann_recall_at_10'], digits=3)} | "
             f"{fmt(c['ann_build_s'], digits=1)} |"
         )
+    choice, t1m = r["scale"].get("choice") or {}, r["scale"].get("target_1m") or {}
+    rec = t1m.get("recommended") or {}
+    if choice:
+        above = choice.get("above", {})
+        lines += [
+            "",
+            f"The product's choice (`bot/index.py`): exact search up to {choice.get('crossover', 0):,} vectors, "
+            f"HNSW M={above.get('M')} efConstruction={above.get('efConstruction')} "
+            f"efSearch={above.get('efSearch')} beyond (a margin over the fastest passing setting)"
+            + (
+                f"; at 1M it answers in {rec['p50_ms']:.2f} ms p50 with recall@10 {rec['recall_at_10']:.3f} "
+                f"(target ≤ 20 ms with ≥ 0.95: {'met' if rec.get('met') else 'missed'})."
+                if rec
+                else "."
+            ),
+        ]
     lines += ["", "![latency by mode and the scale curve](chart.png)", ""]
     return "\n".join(lines)
 
@@ -285,12 +301,14 @@ def chart(r: dict[str, Any], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--quick", action="store_true", help="a crash test of every section (~10 minutes)")
-    ap.add_argument("--only", help=f"comma-separated sections among {', '.join(SECTIONS)}")
+    ap.add_argument(
+        "--only", help=f"comma-separated sections among {', '.join(SECTIONS)} (--only '': just the summary)"
+    )
     ap.add_argument("--out", type=Path, help="where every result file goes (default bench/; bench/out/ with --quick)")
     args = ap.parse_args(argv)
     # a quick run never overwrites the committed full results; sections run from the repo root
     args.out = (args.out or (HERE / "out" if args.quick else HERE)).resolve()
-    chosen = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] if args.only is not None else list(SECTIONS)
     unknown = set(chosen) - set(SECTIONS)
     if unknown:
         ap.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose among {', '.join(SECTIONS)}")
