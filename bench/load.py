@@ -25,6 +25,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -36,6 +37,7 @@ from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bench.foundation import p50_stats  # noqa: E402
 from bot import Bot, Settings  # noqa: E402
 from bot.gold import load_gold  # noqa: E402
 
@@ -130,39 +132,44 @@ def run_session(
                 return
 
 
-def pct(values: list[float], q: float) -> float:
-    v = sorted(values)
-    return v[min(len(v) - 1, round(q * (len(v) - 1)))] if v else float("nan")
-
-
 @contextmanager
-def serve(settings: Settings) -> Iterator[tuple[str, int]]:
-    """The app as a real server process on a free loopback port: (url, pid)."""
+def serve(settings: Settings, startup_s: float = 300.0) -> Iterator[tuple[str, int]]:
+    """The app as a real server process on a free loopback port: (url, pid).
+
+    Its output goes to a log file: an unread pipe fills up and stalls a server
+    that logs, and reading it to report a failed start would wait for its end."""
     port = free_port()
-    env = {**os.environ, "ARTICLE_QA_ENGINE": "extractive", "HF_HUB_OFFLINE": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {
+        **os.environ,
+        "ARTICLE_QA_ENGINE": "extractive",
+        "HF_HUB_OFFLINE": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
     cmd = [sys.executable, "-m", "bot", "--seeds", str(settings.seeds), "--index", str(settings.index)]
-    server = subprocess.Popen(
-        [*cmd, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 180
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).read(1)
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    err = server.stderr.read().decode(errors="replace")[-500:] if server.stderr else ""
-                    raise RuntimeError(f"the app did not start on {url}: {err}") from None
-                time.sleep(0.5)
-        yield url, server.pid
-    finally:
-        server.terminate()
+    with tempfile.NamedTemporaryFile("w+", prefix="article-qa-serve-", suffix=".log") as log:
+        server = subprocess.Popen(
+            [*cmd, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+            deadline = time.time() + startup_s
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2).read(1)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.time() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(f"the app did not start on {url}: {log.read()[-2000:]}") from None
+                    time.sleep(0.5)
+            yield url, server.pid
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 def run(sessions: int = 20, duration: float = 120.0, settings: Settings | None = None) -> dict[str, Any]:
@@ -210,12 +217,7 @@ def run(sessions: int = 20, duration: float = 120.0, settings: Settings | None =
         "questions_answered": len(lat),
         "per_session_answered": [len(log.latencies_ms) for log in logs],
         "throughput_qps": len(lat) / elapsed,
-        "latency_ms": {
-            "p50": statistics.median(lat) if lat else float("nan"),
-            "p95": pct(lat, 0.95),
-            "min": min(lat, default=float("nan")),
-            "max": max(lat, default=float("nan")),
-        },
+        "latency_ms": p50_stats(lat),
         "errors": [e for log in logs for e in log.errors],
         "mismatches": [m for log in logs for m in log.mismatches],
         "rss_mb": {
@@ -228,7 +230,8 @@ def run(sessions: int = 20, duration: float = 120.0, settings: Settings | None =
 
 
 def markdown(r: dict[str, Any]) -> str:
-    m, lat = r["rss_mb"], r["latency_ms"]
+    m = r["rss_mb"]
+    lat = r["latency_ms"] or dict.fromkeys(("p50", "p95", "min", "max"), float("nan"))  # nothing answered
     growth = m["last_fifth_median"] - m["first_fifth_median"]
     return "\n".join(
         [

@@ -7,16 +7,12 @@ screenshot to docs/screenshot.png."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from bot import Settings
 
 from .conftest import ROOT, SEED
 
@@ -35,50 +31,18 @@ FLAGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `apt-get install chromium` (the Makefile's test target does it)")
+    from bench.load import serve
+
     base = tmp_path_factory.mktemp("app")
     (base / "seeds").mkdir()
     shutil.copy(SEED, base / "seeds" / SEED.name)
-    port = free_port()
-    env = {
-        **os.environ,
-        "ARTICLE_QA_SEEDS": str(base / "seeds"),
-        "ARTICLE_QA_INDEX": str(base / "index"),
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    log = open(base / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"the app exited: {(base / 'server.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        pytest.fail("the app did not start in 300 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+    settings = Settings.load({"seeds": base / "seeds", "index": base / "index"}, environ={})
+    with serve(settings) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
