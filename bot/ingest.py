@@ -34,7 +34,7 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 # Control characters other than newline and tab carry no text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 SUPPORTED_SPLIT_LANGS = {"fr", "en", "de", "es", "it", "nl"}
 
 
@@ -75,7 +75,7 @@ def read_article(path: Path) -> Article:
 def parse_article(article_id: str, raw_text: str, sha256: str = "") -> Article:
     """Clean ``raw_text`` and split it; offsets point into the cleaned text."""
     text = unicodedata.normalize("NFC", raw_text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text)
+    text = CONTROL_CHARS.sub("", text)
     source_url = None
     paragraphs = []
     for line in text.split("\n"):

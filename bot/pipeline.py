@@ -24,7 +24,7 @@ from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelE
 from .extractive import answer_extractive
 from .generate import Generated, Request, generate
 from .index import SentenceIndex, Status, build_index, index_status, load_index, sha256_file
-from .ingest import load_articles, read_article
+from .ingest import CONTROL_CHARS, load_articles, read_article
 from .lang import detect
 from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
@@ -33,7 +33,6 @@ from .types import Answer, Citation, Hit
 
 ENGINES = ("auto", "llm", "extractive")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 History = Sequence[Sequence[str]]
 
 
@@ -44,7 +43,7 @@ def clean_question(question: str, max_chars: int) -> str:
     if _SURROGATE.search(question):
         # What Python makes of undecodable bytes in argv or a file: not text.
         raise QuestionError("the question holds bytes that are not valid UTF-8: send it as UTF-8 text")
-    text = " ".join(_CONTROL.sub(" ", unicodedata.normalize("NFC", question)).split())
+    text = " ".join(CONTROL_CHARS.sub(" ", unicodedata.normalize("NFC", question)).split())
     if not text:
         raise QuestionError("the question is empty: type a question about the article")
     if len(text) > max_chars:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import BotError
 from .pipeline import Bot
-from .types import Answer, Sentence
+from .types import Answer
 
 EXAMPLES = [
     "Combien de soldats nord-coréens ont été envoyés en Russie ?",
@@ -62,8 +62,9 @@ def user_message(text: str) -> str:
     return f'<span dir="auto">{escape_text(text)}</span>'
 
 
-def _sentence_anchor(s: Sentence) -> str:
-    return f"s-{re.sub(r'[^A-Za-z0-9_-]', '_', s.article_id)}-{s.n}"
+def _anchor(article_id: str, n: int) -> str:
+    """The id of sentence n's span in the article panel, which citations link to."""
+    return f"s-{re.sub(r'[^A-Za-z0-9_-]', '_', article_id)}-{n}"
 
 
 def render_answer(answer: Answer) -> str:
@@ -76,8 +77,7 @@ def render_answer(answer: Answer) -> str:
         if c is None:  # cannot happen: the pipeline removed it; shown as plain text if it did
             return m.group(0)
         title = html.escape(c.text[:300], quote=True)
-        anchor = f"s-{re.sub(r'[^A-Za-z0-9_-]', '_', c.article_id)}-{c.n}"
-        return f'<a class="cite-link" href="#{anchor}" title="{title}">[{c.n}]</a>'
+        return f'<a class="cite-link" href="#{_anchor(c.article_id, c.n)}" title="{title}">[{c.n}]</a>'
 
     body = _ESCAPED_CITE.sub(link, body)
     body = (
@@ -122,9 +122,8 @@ def render_article(bot: Bot, article_id: str | None, answer: Answer | None = Non
     spans = []
     for s in index.sentences[lo:hi]:
         cls = "sent cited" if s.n in cited else "sent retrieved" if s.n in retrieved else "sent"
-        spans.append(
-            f'<span id="{_sentence_anchor(s)}" class="{cls}"><span class="num">{s.n}</span>{html.escape(s.text)}</span>'
-        )
+        number = f'<span class="num">{s.n}</span>'
+        spans.append(f'<span id="{_anchor(s.article_id, s.n)}" class="{cls}">{number}{html.escape(s.text)}</span>')
     return f'<div class="article-panel">{head}<p>{" ".join(spans)}</p></div>'
 
 

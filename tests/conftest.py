@@ -4,9 +4,12 @@ model (provisioned once per session into the user's cache) for the rest."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +26,19 @@ GOLD_DEV = ROOT / "eval" / "gold" / "dev.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def ask_cli_json(env: dict[str, str], question: str = "Qui est Mark Rutte ?", prefix: Sequence[str] = ()) -> dict:
+    """`bot ask QUESTION --json` in a new process (``prefix``: e.g. ``unshare -n``); it must succeed."""
+    r = subprocess.run(
+        [*prefix, sys.executable, "-m", "bot", "ask", question, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return dict(json.loads(r.stdout))
 
 
 class FakeEmbedder:

@@ -4,7 +4,6 @@ loads wrong; and `bot ask` always ends with a working index."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 from bot.errors import IndexStateError
 from bot.index import load_index
 
-from .conftest import SEED
+from .conftest import SEED, ask_cli_json
 
 pytestmark = pytest.mark.real_model
 
@@ -73,15 +72,7 @@ def test_builds_killed_at_random_points(real_bot, tmp_path: Path):
         # a killed writer may leave a temporary file, never a half-written data file under its real name
         assert all(name.startswith((".vectors", ".windows", ".sentences", ".manifest")) for name in leftovers)
     print("loaded after each kill:", outcomes)
-    r = subprocess.run(
-        [sys.executable, "-m", "bot", "ask", "Qui est Mark Rutte ?", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout)["citations"]
+    assert ask_cli_json(env)["citations"]
     assert check_consistent(tmp_path / "index", model_id)
 
 

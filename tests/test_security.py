@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, ask_cli_json
 
 FORBIDDEN = re.compile(
     r"\b(pickle|cPickle|joblib|dill|cloudpickle)\b|torch\.load\(|allow_dangerous_deserialization|np\.load\("
@@ -49,12 +47,4 @@ def test_cli_works_with_networking_blocked(real_bot, tmp_path):
         "ARTICLE_QA_ENGINE": "extractive",
     }
     env.pop("HF_HUB_OFFLINE", None)  # prove it without the offline switch too
-    r = subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "bot", "ask", "Qui est Mark Rutte ?", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads(r.stdout)["citations"]
+    assert ask_cli_json(env, prefix=["unshare", "-n"])["citations"]
