@@ -43,11 +43,36 @@ FRAME = {
 }
 QUOTES = {"fr": ("« ", " »"), "en": ("\u201c", "\u201d")}
 
-# Questions that ask for a quantity need a number in the sentence that answers them.
+# Answer types. A question that asks for a quantity needs a count in the
+# sentence that answers it, and one that asks *when* needs a time expression:
+# an on-topic sentence without one answers a neighbouring question ("how many
+# were killed?" retrieves "10 000 were sent"; "when was the pact signed?"
+# retrieves the sentence about the pact). These are the one kind of on-topic
+# unanswerable question that can be told from the text alone (docs/extractive.md).
 _HOW_MANY = re.compile(r"\b(combien|how many|how much|nombre de|number of)\b", re.IGNORECASE)
+_WHEN = re.compile(
+    r"\b(quand|when|since when|what date|which date|what day|what year|which year|"
+    r"quelle date|quel jour|quelle ann[ée]e|en quelle ann[ée]e)\b",
+    re.IGNORECASE,
+)
 _NUMBER = re.compile(
     # "un"/"une"/"one" are left out: in French they are mostly articles.
     r"\d|\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|cent|mille|million|two|three|four|five|ten|hundred|thousand)",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    "janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|"
+    "january|february|march|april|may|june|july|august|september|october|november|december"
+)
+# A number that is part of a date is not a count: "le 28 octobre", "October 28", "en 2024".
+_DATE_NUMBER = re.compile(
+    rf"\b\d{{1,2}}(?:er)?\s+(?:{_MONTHS})\b|\b(?:{_MONTHS})\s+\d{{1,2}}\b|\b(?:19|20)\d\d\b", re.IGNORECASE
+)
+_TIME = re.compile(
+    rf"\b(?:{_MONTHS}|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday|hier|aujourd'hui|demain|yesterday|today|tomorrow|jours?|days?|semaines?|weeks?|"
+    r"mois|months?|ans|années?|years?|heures?|hours?|depuis|since|auparavant|previously|avant|après|before|after|"
+    r"ago|veille|lendemain|longtemps|déjà|already|bientôt|soon)\b|\b(?:19|20)\d\d\b",
     re.IGNORECASE,
 )
 
@@ -56,8 +81,21 @@ def asks_quantity(question: str) -> bool:
     return bool(_HOW_MANY.search(question))
 
 
+def asks_time(question: str) -> bool:
+    return bool(_WHEN.search(question))
+
+
 def has_number(text: str) -> bool:
     return bool(_NUMBER.search(text))
+
+
+def has_count(text: str) -> bool:
+    """A number that is not part of a date."""
+    return has_number(_DATE_NUMBER.sub(" ", text))
+
+
+def has_time(text: str) -> bool:
+    return bool(_TIME.search(text))
 
 
 @dataclass(frozen=True)
@@ -76,10 +114,11 @@ def decide(question: str, hits: list[Hit], background: float) -> Decision:
     for below, lift in LIFT_TIERS:
         if top.score < below and top.score - background < lift:
             return Decision(True, f"best score {top.score:.3f} hardly above the median {background:.3f}")
-    if _HOW_MANY.search(question) and not any(
-        _NUMBER.search(h.sentence.text) for h in hits[:2] if top.score - h.score <= SECOND_MARGIN * 2
-    ):
-        return Decision(True, "asks for a quantity; no number in the best sentences")
+    best = [h.sentence.text for h in hits[:2] if top.score - h.score <= SECOND_MARGIN * 2]
+    if asks_quantity(question) and not any(has_count(t) for t in best):
+        return Decision(True, "asks for a quantity; no count in the best sentences")
+    if asks_time(question) and not any(has_time(t) for t in best):
+        return Decision(True, "asks when; no time expression in the best sentences")
     return Decision(False, "confident")
 
 
@@ -93,9 +132,9 @@ def answer_extractive(question: str, hits: list[Hit], lang: str, background: flo
     chosen = [hits[0]]
     if len(hits) > 1 and hits[0].score - hits[1].score <= SECOND_MARGIN:
         chosen.append(hits[1])
-    if _HOW_MANY.search(question):  # quote only sentences that hold a number
-        chosen = [h for h in chosen if _NUMBER.search(h.sentence.text)] or [
-            h for h in hits[:2] if _NUMBER.search(h.sentence.text)
+    if asks_quantity(question):  # quote only sentences that hold a count
+        chosen = [h for h in chosen if has_count(h.sentence.text)] or [
+            h for h in hits[:2] if has_count(h.sentence.text)
         ][:1]
     chosen.sort(key=lambda h: (h.sentence.article_id, h.sentence.n))
     opening, joiner = FRAME[lang]

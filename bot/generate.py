@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .cite import Parsed, Support, check_support, is_abstention, parse_citations
-from .extractive import asks_quantity, has_number
+from .extractive import asks_quantity, asks_time, has_count, has_time
 from .llm import GenerationStats, LocalLLM
 from .prompts import Prompts
 from .types import Hit, Sentence
@@ -67,8 +67,11 @@ AGREEMENT_TOP = 3
 
 def answers_question(request: Request, parsed: Parsed) -> Support:
     """Cheap checks that the answer is about what was asked, not just true."""
-    if asks_quantity(request.question) and not has_number(re.sub(r"\[\d+\]", " ", parsed.text)):
+    answer = re.sub(r"\[\d+\]", " ", parsed.text)
+    if asks_quantity(request.question) and not has_count(answer):
         return Support(False, "the question asks for a quantity and the answer has no number")
+    if asks_time(request.question) and not has_time(answer):
+        return Support(False, "the question asks when and the answer has no time expression")
     top = [h.sentence.n for h in request.hits if h.sentence.article_id == request.article_id][:AGREEMENT_TOP]
     if top and not set(parsed.cited) & set(top):
         return Support(False, f"cites {list(parsed.cited)}, none of the retrieved {sorted(top)}")

@@ -80,6 +80,28 @@ def test_quantity_questions_need_a_number():
     assert [c.n for c in answer.citations] == [2]
 
 
+def test_a_date_is_not_a_count():
+    # "how many fought, according to Rutte?" retrieves the sentence where he
+    # spoke "le 28 octobre": that number is a date, not the count asked for.
+    dated = [_hit(1, "M. Rutte a confirmé le 28 octobre que des soldats avaient combattu.", 0.87)]
+    assert decide("Combien de soldats ont combattu ?", dated, background=0.8).abstain
+    assert decide("How many fought?", [_hit(1, "They spoke on October 28, 2024.", 0.87)], background=0.8).abstain
+    counted = [_hit(1, "Le 28 octobre, environ 10 000 soldats étaient là.", 0.87)]
+    assert not decide("Combien de soldats ?", counted, background=0.8).abstain
+    assert not decide("Combien de pays ?", [_hit(1, "Les deux pays ont signé.", 0.87)], background=0.8).abstain
+
+
+def test_when_questions_need_a_time_expression():
+    pact = [_hit(9, "L'accord de coopération de défense entre Moscou et Pyongyang est public.", 0.86)]
+    assert decide("When did Russia and North Korea sign their agreement?", pact, background=0.8).abstain
+    assert decide("Quand l'accord a-t-il été signé ?", pact, background=0.8).abstain
+    assert not decide("Qu'est-ce que l'accord ?", pact, background=0.8).abstain  # not a when-question
+    for sentence in ("Il l'a dit le 28 octobre.", "Le même jour, elle a parlé.", "Ils sont là depuis longtemps."):
+        assert not decide("Quand ?", [_hit(1, sentence, 0.86)], background=0.8).abstain, sentence
+    # "an" is an English article, not a year
+    assert decide("When was it signed?", [_hit(1, "It was an escalation.", 0.86)], background=0.8).abstain
+
+
 def test_answer_quotes_verbatim_and_cites_only_retrieved_sentences():
     hits = [_hit(4, "M. Rutte a appelé à cesser.", 0.86), _hit(9, "Autre chose.", 0.80)]
     fr = answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.7)

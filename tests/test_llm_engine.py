@@ -58,6 +58,27 @@ def test_an_unsupported_answer_falls_back_to_extractive(settings, reply, reason)
     assert reply not in a.answer
 
 
+@pytest.mark.parametrize(
+    "question, reply, reason",
+    [
+        (  # true and cited, but a date is not the count asked for
+            "Combien de soldats ont combattu à Koursk selon M. Rutte ?",
+            "M. Rutte a confirmé le 28 octobre que des soldats nord-coréens avaient combattu à Koursk [1].",
+            "asks for a quantity",
+        ),
+        (  # true and cited, but says nothing of when
+            "Quand la Russie et la Corée du Nord ont-elles signé leur accord de coopération ?",
+            "L'accord de coopération de défense entre Moscou et Pyongyang est du ressort des deux parties [9].",
+            "asks when",
+        ),
+    ],
+)
+def test_an_answer_of_the_wrong_type_falls_back(settings, question, reply, reason):
+    bot, _ = llm_bot(settings, reply)
+    a = bot.ask(question, engine="llm")
+    assert a.engine == "extractive" and a.notice and reason in a.notice
+
+
 def test_abstention_has_no_citation_and_uses_the_canonical_sentence(settings):
     bot, _ = llm_bot(settings, "Je ne trouve pas cette information dans l'article.")
     a = bot.ask("Combien de morts à Koursk ?", engine="llm")
