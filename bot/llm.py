@@ -40,6 +40,11 @@ class GenerationStats:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+# n-gram speculative decoding (bench/llm_results.md has the measurement).
+SPEC_NGRAM = 2
+SPEC_DRAFT = 8
+
+
 class LocalLLM:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -90,6 +95,17 @@ class LocalLLM:
             params.sampling.top_k = 1
             params.sampling.seed = 0
             params.verbosity = 0
+            if self.settings.llm_speculative == "ngram":
+                # Draft the next tokens from the last occurrence of the current
+                # 3 tokens in the prompt or answer, and verify them in one
+                # batch: answers repeat the article's names and phrases, and on
+                # these cores a batch of 8 costs about as much as one decoding step.
+                spec = params.speculative
+                spec.types = [xlc.common_speculative_type.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+                spec.ngram_simple.size_n = SPEC_NGRAM
+                spec.ngram_simple.size_m = SPEC_DRAFT
+                spec.draft.n_max = SPEC_DRAFT
+                spec.draft.n_min = 0
             try:
                 self._server = xlc.Server(params)
             except Exception as e:  # the runtime raises several kinds
@@ -103,11 +119,13 @@ class LocalLLM:
         max_tokens: int = 200,
         stats: GenerationStats | None = None,
         cache: bool = True,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Yield the answer's text as it is generated (``cache=False``: reprocess the whole prompt)."""
+        """Yield the answer's text as it is generated (``cache=False``: reprocess
+        the whole prompt; ``grammar``: GBNF the output must follow)."""
         self.load()
         stats = stats if stats is not None else GenerationStats()
-        request = {
+        request: dict[str, Any] = {
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": 0.0,
@@ -115,6 +133,8 @@ class LocalLLM:
             "stream": True,
             "cache_prompt": cache,
         }
+        if grammar:
+            request["grammar"] = grammar
         chunks: queue.Queue[Any] = queue.Queue()
         done = object()
 

@@ -313,7 +313,7 @@ class Bot:
         lo, hi = index.ranges[article_id]
         self.embedder.embed_queries(["warm-up"])
         detect("warm-up")
-        messages = self.prompts.messages(article_id, index.sentences[lo:hi], "?", "en", [])
+        messages = self.prompts.messages(article_id, index.sentences[lo:hi], "?", "en")
         for _ in self.llm.stream(messages, max_tokens=1):
             pass
 

@@ -1,7 +1,7 @@
 """Prompt templates from ``prompts/``, loaded once and rendered strictly.
 
     >>> p = Prompts.load()
-    >>> messages = p.messages(article=a, question="Qui ?", lang="fr", hints=[1, 4])
+    >>> messages = p.messages("a1", sentences, question="Qui ?", lang="fr")
 
 The chat template itself (ChatML for Qwen) comes from the GGUF file; here we
 only build the list of messages. The article goes into the last user turn,
@@ -94,7 +94,6 @@ class Prompts:
         sentences: Sequence[Sentence],
         question: str,
         lang: str,
-        hints: Sequence[int],
         history: Sequence[Sequence[str]] = (),
     ) -> str:
         return render(
@@ -104,7 +103,6 @@ class Prompts:
             article=number_sentences(sentences),
             history=format_history(history),
             question=" ".join(question.split()),
-            hints=", ".join(f"[{n}]" for n in hints) or "none",
             language=LANGUAGE_NAMES.get(lang, "English"),
         )
 
@@ -114,7 +112,6 @@ class Prompts:
         sentences: Sequence[Sentence],
         question: str,
         lang: str,
-        hints: Sequence[int],
         history: Sequence[Sequence[str]] = (),
     ) -> list[dict[str, str]]:
         """System, example exchanges, then the article's sentences with the question."""
@@ -127,13 +124,11 @@ class Prompts:
             out.append(
                 {
                     "role": "user",
-                    "content": self.user_turn(
-                        ex["article_id"], example_sentences, turn["question"], turn["lang"], turn["hints"]
-                    ),
+                    "content": self.user_turn(ex["article_id"], example_sentences, turn["question"], turn["lang"]),
                 }
             )
             out.append({"role": "assistant", "content": turn["answer"]})
-        out.append({"role": "user", "content": self.user_turn(article_id, sentences, question, lang, hints, history)})
+        out.append({"role": "user", "content": self.user_turn(article_id, sentences, question, lang, history)})
         return out
 
 

@@ -117,9 +117,11 @@ class FakeLLM:
         self.settings = settings
         self.replies = list(replies)
         self.messages: list[list[dict[str, str]]] = []
+        self.grammars: list[str | None] = []
 
-    def stream(self, messages, max_tokens=200, stats=None):
+    def stream(self, messages, max_tokens=200, stats=None, grammar=None):
         self.messages.append(messages)
+        self.grammars.append(grammar)
         text = self.replies.pop(0) if self.replies else ""
         for i, word in enumerate(text.split(" ")):
             if stats is not None and stats.first_token_ms is None:
@@ -133,7 +135,7 @@ class BrokenLLM:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def stream(self, messages, max_tokens=200, stats=None):
+    def stream(self, messages, max_tokens=200, stats=None, grammar=None):
         from bot.errors import ModelError
 
         raise ModelError("the LLM's weights come from 22 missing package(s): run `make setup`")

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import Answer, Bot
+from bot import Answer, Bot, Settings
 from bot.cite import check_support, is_abstention, numbers, parse_citations
 from bot.errors import ModelError
+from bot.generate import answer_grammar
 from bot.prompts import PromptError, Prompts, render
 
 from .conftest import SEED_ID, BrokenLLM, FakeEmbedder, FakeLLM
@@ -79,6 +80,27 @@ def test_an_answer_of_the_wrong_type_falls_back(settings, question, reply, reaso
     assert a.engine == "extractive" and a.notice and reason in a.notice
 
 
+def test_the_grammar_allows_only_the_shown_sentences_and_ends_claims_in_citations():
+    g = answer_grammar({3, 1, 12})
+    assert 'num ::= "1" | "3" | "12"' in g
+    assert '"Je ne trouve pas cette information dans l\'article."' in g and '"I can\'t find this in the article."' in g
+    assert 'claim (" " claim)?' in g  # two sentences at most
+    assert '" " cite cite? cite? "."' in g  # every sentence ends in one to three citations
+    with pytest.raises(ValueError):
+        answer_grammar(set())
+
+
+def test_the_engine_sends_the_grammar_unless_it_is_turned_off(settings):
+    bot, llm = llm_bot(settings, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
+    bot.ask(Q, engine="llm")
+    n = len(bot.index.sentences)
+    assert llm.grammars[-1] == answer_grammar(range(1, n + 1))
+    off = Settings.load({"seeds": settings.seeds, "index": settings.index, "llm_grammar": "false"}, environ={})
+    bot, llm = llm_bot(off, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
+    assert bot.ask(Q, engine="llm").engine == "llm"
+    assert llm.grammars == [None]
+
+
 def test_abstention_has_no_citation_and_uses_the_canonical_sentence(settings):
     bot, _ = llm_bot(settings, "Je ne trouve pas cette information dans l'article.")
     a = bot.ask("Combien de morts à Koursk ?", engine="llm")
@@ -118,7 +140,7 @@ def test_prompt_puts_the_article_first_so_the_prefix_is_cached(settings):
 
 def test_every_template_renders():
     p = Prompts.load()
-    messages = p.messages("a", [], "Qui ?", "fr", [1, 2], [["Q", "A"]])
+    messages = p.messages("a", [], "Qui ?", "fr", [["Q", "A"]])
     assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
     assert len(messages) == 2 + 2 * len(p.examples["exchanges"])
     for m in messages:

@@ -98,6 +98,29 @@ def test_zero_invalid_citation_ids(llm_bot: Bot):
         assert set(ids) == {c.n for c in a.citations}
 
 
+def test_the_raw_output_follows_the_answer_grammar(llm_bot: Bot):
+    # llama.cpp accepts the grammar, and what the model writes under it is the
+    # "not found" sentence or one or two sentences ending in citations to
+    # sentences it was shown: nothing is left for the checks to strip.
+    import re
+
+    from bot.generate import Generated, Request, generate
+
+    index = llm_bot.index
+    lo, hi = index.ranges[SEED_ID]
+    shown = {s.n for s in index.sentences[lo:hi]}
+    claim = r"[^\[\]\n]+ (?:\[\d+\]){1,3}\."
+    shape = re.compile(rf"(?:{claim})(?: {claim})?|Je ne trouve pas cette information dans l'article\.")
+    for q in ["Qu'a dit Vladimir Poutine ?", "What weapons are used?", "Résume l'article en trois points."]:
+        hits = llm_bot.retrieve(q)
+        request = Request(q, "fr", SEED_ID, index.sentences[lo:hi], hits)
+        *_, result = generate(llm_bot.llm, llm_bot.prompts, request, 200)
+        assert isinstance(result, Generated)
+        raw = result.raw.strip()
+        assert shape.fullmatch(raw) or raw == "I can't find this in the article.", raw
+        assert set(citations_in(result.raw)) <= shown and not result.parsed.removed
+
+
 def test_model_is_loaded_once(llm_bot: Bot):
     llm_bot.ask("Qui est Mark Rutte ?")
     assert llm_bot.llm.loads == 1
