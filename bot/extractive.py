@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .prompts import ABSTAIN
 from .types import Answer, Citation, Hit
 
 # Abstention, calibrated on eval/gold/dev.jsonl with multilingual-e5-small
@@ -32,10 +33,6 @@ LIFT_TIERS = ((0.80, 0.03), (0.82, 0.02))
 # answers spread over two sentences score within a hair of each other.
 SECOND_MARGIN = 0.012
 
-ABSTAIN = {
-    "fr": "Je ne trouve pas cette information dans l'article.",
-    "en": "I can't find this in the article.",
-}
 UNSUPPORTED_LANG = "I can only answer in English or French. / Je ne peux répondre qu'en français ou en anglais."
 FRAME = {
     "fr": ("D'après l'article : ", "Et : "),

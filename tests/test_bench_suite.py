@@ -19,7 +19,13 @@ QUICK_FOUNDATION = {
 
 def test_summary_of_nothing_measured(tmp_path: Path) -> None:
     r = summarise(dict.fromkeys(SECTIONS), {}, quick=True)
-    assert r["ratios"] == {"ttft": None, "total": None, "llm_ttft_uncached_over_cached": None}
+    assert set(r["ratios"]) == {
+        "ttft",
+        "total",
+        "llm_ttft_uncached_over_cached",
+        "llm_total_no_speculative_over_speculative",
+    }
+    assert set(r["ratios"].values()) == {None}
     assert "| foundation | never |" in markdown(r)
     chart(r, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
@@ -32,3 +38,15 @@ def test_summary_of_a_quick_foundation_run() -> None:
     assert r["ours"]["extractive_ask_ms"]["p50"] == 31.4
     assert r["peak_rss_mb"]["foundation"] == 1180.0
     assert "| extractive answer, warm (ms) | 31.4 |" in markdown(r)
+
+
+def test_the_llm_peak_is_the_products_not_the_comparison_copys() -> None:
+    # bench.llm loads a second model for its no-speculative run; the suite's
+    # process accounting would count both, the section's own figure one.
+    sections = {
+        **dict.fromkeys(SECTIONS),
+        "llm": {"peak_rss_mb": 2018.0, "ratio_total_no_speculative_over_speculative": 1.05},
+    }
+    r = summarise(sections, {"llm": {"exit": 0, "elapsed_s": 600.0, "peak_rss_mb": 3200.0}}, quick=False)
+    assert r["peak_rss_mb"]["llm"] == 2018.0
+    assert r["ratios"]["llm_total_no_speculative_over_speculative"] == 1.05

@@ -12,7 +12,7 @@ from bot import Answer, Bot, Settings
 from bot.cite import check_support, is_abstention, numbers, parse_citations
 from bot.errors import ModelError
 from bot.generate import answer_grammar
-from bot.prompts import PromptError, Prompts, render
+from bot.prompts import ABSTAIN, PromptError, Prompts, render
 
 from .conftest import SEED_ID, BrokenLLM, FakeEmbedder, FakeLLM
 
@@ -88,6 +88,9 @@ def test_the_grammar_allows_only_the_shown_sentences_and_ends_claims_in_citation
     assert '" " cite cite? cite? "."' in g  # every sentence ends in one to three citations
     with pytest.raises(ValueError):
         answer_grammar(set())
+    # the not-found sentences the grammar allows are the ones the prompt teaches
+    system = Prompts.load().system
+    assert all(sentence in system for sentence in ABSTAIN.values())
 
 
 def test_the_engine_sends_the_grammar_unless_it_is_turned_off(settings):
