@@ -57,7 +57,13 @@ class Parsed:
     removed: tuple[int, ...]  # numbers that were not in the context
 
 
+# A citation written after its sentence's stop ("Koursk. [1]") belongs to that
+# sentence: move it before the stop ("Koursk [1].") so that the sentence carries it.
+_AFTER_STOP = re.compile(r"([.!?])[ \t]*((?:\[\s*\d[\d\s,;]*\])+)\.?")
+
+
 def parse_citations(text: str, allowed: set[int]) -> Parsed:
+    text = _AFTER_STOP.sub(r" \2\1", text)
     cited: list[int] = []
     removed: list[int] = []
 

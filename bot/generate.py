@@ -82,7 +82,7 @@ def answers_question(request: Request, parsed: Parsed) -> Support:
 # citation in the middle), no line break, at most this many characters.
 CLAIM_CHARS = 240
 _TEXT = r"[^\x5B\x5D\n]"  # any character but "[", "]" and a line break
-_LAST = r"[^\x5B\x5D\n.!?;:, ]"  # nor a final stop or a space
+_LAST = r"[^\x5B\x5D\n.!?;:, ]"  # a claim's last character: not a stop or a space
 
 
 def answer_grammar(allowed: Iterable[int], not_found: Iterable[str] = ABSTAIN.values()) -> str:
@@ -102,7 +102,11 @@ def answer_grammar(allowed: Iterable[int], not_found: Iterable[str] = ABSTAIN.va
             f"notfound ::= {quoted}",
             # text ends in a letter, digit or closing mark, never in "." or a space,
             # so "… Koursk [1]." and not "… Koursk. [1]."
-            f'claim ::= {_TEXT} {_TEXT}{{0,{CLAIM_CHARS - 2}}} {_LAST} " " cite cite? cite? "."',
+            # "… Koursk [1]." and "… Koursk. [1]" are both allowed (parse_citations
+            # rewrites the second into the first): forbidding the stop before a
+            # citation once made the model, having written it, emit whatever
+            # character the grammar still allowed (a stray "協") before citing.
+            f'claim ::= {_TEXT}{{0,{CLAIM_CHARS - 1}}} {_LAST} "."? " "? cite cite? cite? "."?',
             'cite ::= "[" num "]"',
             "num ::= " + " | ".join(f'"{n}"' for n in numbers),
         ]

@@ -85,7 +85,7 @@ def test_the_grammar_allows_only_the_shown_sentences_and_ends_claims_in_citation
     assert 'num ::= "1" | "3" | "12"' in g
     assert '"Je ne trouve pas cette information dans l\'article."' in g and '"I can\'t find this in the article."' in g
     assert 'claim (" " claim)?' in g  # two sentences at most
-    assert '" " cite cite? cite? "."' in g  # every sentence ends in one to three citations
+    assert '"."? " "? cite cite? cite? "."?' in g  # every sentence ends in one to three citations
     with pytest.raises(ValueError):
         answer_grammar(set())
     # the not-found sentences the grammar allows are the ones the prompt teaches
@@ -153,6 +153,22 @@ def test_every_template_renders():
 def test_a_missing_variable_names_missing_and_given():
     with pytest.raises(PromptError, match="needs article, question; given: language"):
         render("{article} {question} {language}", "t", language="fr")
+
+
+@pytest.mark.parametrize(
+    "raw, clean",
+    [
+        ("Ils étaient 10 000. [5]", "Ils étaient 10 000 [5]."),
+        ("Ils étaient 10 000.[5][6].", "Ils étaient 10 000 [5][6]."),
+        ("Oui. [2] Et non. [3]", "Oui [2]. Et non [3]."),
+        ("M. Rutte l'a dit [1].", "M. Rutte l'a dit [1]."),
+        ("Environ 10.5 [2]?", "Environ 10.5 [2]?"),
+    ],
+)
+def test_a_citation_after_the_stop_moves_before_it(raw, clean):
+    # so that the sentence carries it (the grammar allows both placements)
+    assert parse_citations(raw, {1, 2, 3, 5, 6}).text == clean
+    assert "no citation" not in check_support(clean, {n: "x" for n in (1, 2, 3, 5, 6)}).reason
 
 
 def test_parse_citations_rewrites_groups():

@@ -109,7 +109,7 @@ def test_the_raw_output_follows_the_answer_grammar(llm_bot: Bot):
     index = llm_bot.index
     lo, hi = index.ranges[SEED_ID]
     shown = {s.n for s in index.sentences[lo:hi]}
-    claim = r"[^\[\]\n]+ (?:\[\d+\]){1,3}\."
+    claim = r"[^\[\]\n]*[^\[\]\n.!?;:, ]\.? ?(?:\[\d+\]){1,3}\.?"
     shape = re.compile(rf"(?:{claim})(?: {claim})?|Je ne trouve pas cette information dans l'article\.")
     for q in ["Qu'a dit Vladimir Poutine ?", "What weapons are used?", "Résume l'article en trois points."]:
         hits = llm_bot.retrieve(q)
