@@ -81,8 +81,12 @@ def answers_question(request: Request, parsed: Parsed) -> Support:
 # What an answer sentence may hold before its citations: no brackets (so no
 # citation in the middle), no line break, at most this many characters.
 CLAIM_CHARS = 240
-_TEXT = r"[^\x5B\x5D\n]"  # any character but "[", "]" and a line break
-_LAST = r"[^\x5B\x5D\n.!?;:, ]"  # a claim's last character: not a stop or a space
+# Answers are in English or French, and Qwen sometimes slips into Chinese
+# mid-sentence ("a dangerous expansion of the 冲突 [2]", seen on the test
+# split): kana, CJK ideographs and hangul cannot be sampled.
+_NOT_LATIN = r"\u3040-\u30FF\u3400-\u4DBF\u4E00-\u9FFF\uAC00-\uD7AF"
+_TEXT = rf"[^\x5B\x5D\n{_NOT_LATIN}]"  # any character but "[", "]", a line break and those
+_LAST = rf"[^\x5B\x5D\n.!?;:, {_NOT_LATIN}]"  # a claim's last character: not a stop or a space either
 
 
 def answer_grammar(allowed: Iterable[int], not_found: Iterable[str] = ABSTAIN.values()) -> str:

@@ -86,6 +86,7 @@ def test_the_grammar_allows_only_the_shown_sentences_and_ends_claims_in_citation
     assert '"Je ne trouve pas cette information dans l\'article."' in g and '"I can\'t find this in the article."' in g
     assert 'claim (" " claim)?' in g  # two sentences at most
     assert '"."? " "? cite cite? cite? "."?' in g  # every sentence ends in one to three citations
+    assert r"\u4E00-\u9FFF" in g  # no slipping into Chinese
     with pytest.raises(ValueError):
         answer_grammar(set())
     # the not-found sentences the grammar allows are the ones the prompt teaches
