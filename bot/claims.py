@@ -485,6 +485,24 @@ def asks_yes_no(question: str) -> bool:
     return False
 
 
+_WHY = re.compile(r"\b(?:pourquoi|why|for what reason|pour quelle raison|dans quel but|what for)\b")
+# What a reason looks like: a cause, a purpose, a condition; or a negation (a
+# false premise corrected: "Why did Putin deny …?" -> "He did not deny …").
+_BECAUSE = re.compile(
+    r"\b(?:parce qu|car|puisqu|pour|afin|en raison|a cause|grace|sans|faute|en reponse|because|since|as|"
+    r"to|so that|in order|due to|owing to|without|in response|given)\b"
+)
+
+
+def asks_why(question: str) -> bool:
+    return bool(_WHY.search(fold(question)))
+
+
+def gives_reason(answer: str) -> bool:
+    text = fold(answer)
+    return bool(_BECAUSE.search(text)) or bool(negations(answer))
+
+
 def says_yes_or_no(answer: str) -> bool:
     return bool(_YES_NO_ANSWER.match(fold(answer)))
 

@@ -344,6 +344,7 @@ class Verifier:
         notes: list[list[str]],
         pending: list[_Pending],
     ) -> None:
+        self._place_as_subject(i, text, cited, by_n, common, reasons)
         said = claims.attributions(claims.strip_citations(text), common)
         if not said:
             return
@@ -365,6 +366,27 @@ class Verifier:
                 reasons[i].append(failure)
                 continue
             pending.append(_Pending(i, (a.name.text, words[-1]), tuple(agents), NAME_SIMILARITY, failure, "agent"))
+
+    @staticmethod
+    def _place_as_subject(
+        i: int, text: str, cited: tuple[int, ...], by_n: dict[int, str], common: set[str], reasons: list[list[str]]
+    ) -> None:
+        """ "Moscou se bat aux côtés des Ukrainiens [10]" when [10] only has "… à Moscou": a place is not who acts."""
+        plain = claims.strip_citations(text)
+        found = claims.names(plain, common)
+        if not found or found[0].start > 0 or claims.DEMONYMS.match(fold(found[0].text)):
+            return
+        head = found[0]
+        if not re.match(r"\s+[a-zà-ÿ]", plain[head.end :]):  # a verb right after the name
+            return
+        evidence = fold(" ".join(by_n[n] for n in cited))
+        spots = [m.start() for m in re.finditer(rf"\b{re.escape(fold(head.words[-1]))}\b", evidence)]
+        if spots and all(
+            re.search(r"(?:\ba|\ben|\bdans|\bau|\baux|\bin|\bat)\s*$", evidence[max(0, at - 6) : at]) for at in spots
+        ):
+            reasons[i].append(
+                f"{head.text!r} is only a place in the cited sentences {_cited_label(cited)}, not who acts"
+            )
 
     @staticmethod
     def _polarity(i: int, text: str, evidence: str, reasons: list[list[str]]) -> None:
@@ -463,6 +485,8 @@ def _shape(answer: str, question: str) -> list[str]:
         out.append("the question asks for a quantity and the answer has no number")
     if asks_time(question) and not has_time(text):
         out.append("the question asks when and the answer has no time expression")
+    if claims.asks_why(question) and not claims.gives_reason(text):
+        out.append("the question asks why and the answer gives no reason (no because, to, pour, parce que…)")
     return out
 
 
