@@ -132,6 +132,7 @@ def names(text: str, common: set[str] | frozenset[str] = frozenset()) -> list[Me
             continue
         prefix, word = _split_elision(raw)
         offset = start + len(prefix)
+        end = offset + len(word)
         low = fold(word)
         opener = sentence_start
         sentence_start = False
