@@ -373,7 +373,13 @@ _ANAPHOR = re.compile(
 
 
 def refers_back(sentence: str) -> bool:
-    return bool(_ANAPHOR.match(fold(sentence)))
+    """Does the sentence open on "Il", "Le responsable", "Le chef de la diplomatie"… with no name
+    before its verb ("Le président russe Vladimir Poutine a déclaré" names who speaks)?"""
+    if not _ANAPHOR.match(fold(sentence)):
+        return False
+    verb = SAY_VERBS.search(fold(sentence))
+    head = sentence[: verb.start()] if verb else sentence[:40]
+    return not any(not DEMONYMS.match(fold(m.text)) and m.words[0].lower() not in TITLES for m in names(head))
 
 
 @dataclass(frozen=True)
