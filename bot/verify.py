@@ -47,6 +47,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -360,6 +361,12 @@ class Verifier:
             agents += [a.name.text for a in claims.attributions(by_n[n], common)]
             if claims.refers_back(by_n[n]) and n - 1 in by_n:
                 agents += [a.name.text for a in claims.attributions(by_n[n - 1], common)]
+        # who the article has acting together elsewhere ("Le secrétaire général de l'OTAN, Mark
+        # Rutte, a confirmé"): "le patron de l'OTAN a demandé" may cite "M. Rutte … a appelé"
+        found = _word_set(" ".join(agents))
+        for group in _actors(tuple(by_n.values()), frozenset(common)):
+            if any(_word_found(w, found) for name in group for w in name.split()[-1:]):
+                agents += list(group)
         pool = _word_set(" ".join(agents))
         for a in said:
             words = [w for w in a.name.words if w.lower() not in claims.TITLES]
@@ -468,6 +475,31 @@ class Verifier:
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
         return {t: self._cache[t] for t in texts}
+
+
+@lru_cache(maxsize=64)
+def _actors(article: tuple[str, ...], common: frozenset[str]) -> list[tuple[str, ...]]:
+    """The names that speak or act together in one sentence of the article, merged when they share a
+    surname: [("OTAN", "Mark Rutte", "M. Rutte", "Pays-Bas", …), ("Pentagone", "Sabrina Singh", …)]."""
+    groups: list[set[str]] = []
+    for text in article:
+        names = {
+            a.name.text
+            for a in claims.attributions(text, common)
+            if a.how != "source" and not claims.DEMONYMS.match(fold(a.name.text))
+        }
+        if names:
+            groups.append(names)
+    merged: list[set[str]] = []
+    for g in groups:
+        keys = {fold(n.split()[-1]) for n in g}
+        for m in merged:
+            if keys & {fold(n.split()[-1]) for n in m}:
+                m |= g
+                break
+        else:
+            merged.append(set(g))
+    return [tuple(sorted(m)) for m in merged]
 
 
 def _best(vec: dict[str, np.ndarray] | None, phrases: Sequence[str], pool: Sequence[str]) -> tuple[str, float]:
