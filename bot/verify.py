@@ -87,6 +87,7 @@ SPELLING_RATIO = 0.8
 MIN_OVERLAP = 0.5
 MAX_GAP = 0.012
 CACHE_SIZE = 20_000
+MAX_TEXT_CHARS = 50_000  # a long draft, not a book
 _DEMONYMS_EN = set(
     """russian ukrainian korean american chinese japanese french british german polish belarusian iranian
     israeli european western dutch belgian turkish indian syrian italian spanish canadian soviet""".split()
@@ -613,6 +614,12 @@ def check_input(answer: str, n_sentences: int, article_id: str) -> str:
     if not isinstance(answer, str) or not answer.strip():
         raise AnswerError('the text to verify is empty: give an answer with citations, e.g. "… 10 000 soldats [5]."')
     text = claims.nfc(answer).strip()
+    if len(text) > MAX_TEXT_CHARS:
+        raise AnswerError(
+            f"the text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}: check it in parts"
+        )
+    if not re.search(r"[^\W\d_]", claims.strip_citations(text)):
+        raise AnswerError("the text has no words besides its citations: give the sentences to check")
     cited = citations_in(text)
     if not cited:
         raise AnswerError(

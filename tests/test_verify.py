@@ -266,6 +266,8 @@ def test_bot_verify_api(fake_bot):
         (["Mark Rutte dirige l'OTAN."], 2, "cites no sentence"),
         (["Mark Rutte dirige l'OTAN [99]."], 2, "out of range"),
         (["   "], 2, "empty"),
+        (["[1] [2]."], 2, "no words besides its citations"),
+        (["Mark Rutte [1]. " * 4000], 2, "the limit is 50,000"),
         ([], 2, "no text given"),
         (["Mark Rutte dirige l'OTAN [1].", "--article", "nope"], 2, "unknown article"),
     ],
