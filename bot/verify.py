@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -174,10 +175,10 @@ class _Pending:
 class Verifier:
     """Checks answers against articles; holds the embedder and a cache of phrase vectors.
 
-    ``embed(texts)`` returns L2-normalised query vectors; ``vectors(numbers)``
-    the stored vectors of sentences of the article being checked (for the
-    sentence-level cosine). Both optional: without them, what only an
-    embedding could settle fails.
+    ``embed(texts)`` returns L2-normalised query vectors (the bot passes its
+    embedder's ``embed_queries``); ``verify(…, vectors=…)`` takes the stored
+    vectors of the article's sentences, for the support check. Both optional:
+    without them, what only an embedding could settle fails.
     """
 
     def __init__(self, embed: Embed | None = None) -> None:
@@ -193,16 +194,15 @@ class Verifier:
         article_lang: str = "unknown",
         vectors: Vectors | None = None,
     ) -> Verification:
-        import time
-
         t0 = time.perf_counter()
         by_n = {s.n: s.text for s in article}
         parts = split_claims(answer)
         answer_lang = claims.language(answer)
         cross = answer_lang == "unknown" or article_lang == "unknown" or answer_lang != article_lang
         question = question or ""
-        common = _common_words(answer, question, by_n.values())
-        article_names = [m for t in by_n.values() for m in claims.names(t, common) if len(m.words) > 1]
+        facts = _article_facts(tuple(by_n.values()))
+        common = _common_words(answer, question) | facts.common
+        article_names = facts.full_names
         reasons: list[list[str]] = [[] for _ in parts]
         notes: list[list[str]] = [[] for _ in parts]
         pending: list[_Pending] = []
@@ -267,7 +267,7 @@ class Verifier:
         question: str,
         common: set[str],
         cross: bool,
-        article_names: list[claims.Mention],
+        article_names: tuple[claims.Mention, ...],
         reasons: list[list[str]],
         notes: list[list[str]],
         pending: list[_Pending],
@@ -539,12 +539,26 @@ def _overlap(text: str, evidence: str) -> float | None:
     return len(words & content_words(evidence)) / len(words)
 
 
-def _common_words(answer: str, question: str, article: Iterable[str]) -> set[str]:
+def _common_words(*texts: str) -> set[str]:
     """Folded words seen in lower case: a capitalised one of these at a sentence start is not a name."""
     out: set[str] = set()
-    for t in (answer, question, *article):
+    for t in texts:
         out |= {fold(w) for w, _, _ in claims.tokens(t) if w[:1].islower()}
     return out
+
+
+@dataclass(frozen=True)
+class _Facts:
+    common: frozenset[str]  # words the article writes in lower case
+    full_names: tuple[claims.Mention, ...]  # names of two words or more ("Mark Rutte")
+
+
+@lru_cache(maxsize=64)
+def _article_facts(article: tuple[str, ...]) -> _Facts:
+    """What every check of an article needs, computed once per article (not per answer)."""
+    common = frozenset(_common_words(*article))
+    names = tuple(m for t in article for m in claims.names(t, common) if len(m.words) > 1)
+    return _Facts(common, names)
 
 
 def _word_set(text: str) -> set[str]:
