@@ -71,7 +71,7 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def _split_elision(word: str) -> tuple[str, str]:
+def split_elision(word: str) -> tuple[str, str]:
     """("l'OTAN") -> ("l'", "OTAN"); ("NATO's") -> ("", "NATO")."""
     m = re.match(r"^([dlcjmnst]|qu|jusqu|lorsqu|puisqu)['’](.+)$", word, re.IGNORECASE)
     if m:
@@ -130,7 +130,7 @@ def names(text: str, common: set[str] | frozenset[str] = frozenset()) -> list[Me
         if raw in '«»"“”':
             close()
             continue
-        prefix, word = _split_elision(raw)
+        prefix, word = split_elision(raw)
         offset = start + len(prefix)
         end = offset + len(word)
         low = fold(word)
@@ -178,7 +178,7 @@ def content_words(text: str) -> list[str]:
     """Folded words of three letters or more that are not function words, in order."""
     out = []
     for raw, _, _ in tokens(text):
-        _, word = _split_elision(raw)
+        _, word = split_elision(raw)
         low = fold(word)
         if len(low) > 2 and low not in FUNCTION_WORDS and not low.isdigit():
             out.append(low)
@@ -337,7 +337,7 @@ STOP = FUNCTION_WORDS | {"que", "qu'", "directement", "immediatement", "vraiment
 
 
 def _bare(word: str) -> str:
-    _, w = _split_elision(word)
+    _, w = split_elision(word)
     return w
 
 

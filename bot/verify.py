@@ -564,7 +564,7 @@ def _article_facts(article: tuple[str, ...]) -> _Facts:
 def _word_set(text: str) -> set[str]:
     out = set()
     for w, _, _ in claims.tokens(text):
-        _, bare = claims._split_elision(w)
+        _, bare = claims.split_elision(w)
         out.add(fold(bare))
         out.update(fold(bare).split("-"))
     return out
@@ -587,7 +587,7 @@ def _phrases(evidence: str) -> list[str]:
     capitalised names, and every run of one to four words that starts and ends
     on a content word ("Premier ministre des Pays-Bas", "nord-coréens")."""
     out = [m.text for m in claims.names(evidence)]
-    toks = [claims._split_elision(w)[1] for w, _, _ in claims.tokens(evidence) if w not in '«»"“”']
+    toks = [claims.split_elision(w)[1] for w, _, _ in claims.tokens(evidence) if w not in '«»"“”']
     content = [len(fold(w)) > 2 and fold(w) not in claims.FUNCTION_WORDS for w in toks]
     joins = [fold(w) in claims.CONNECTORS or c for w, c in zip(toks, content, strict=True)]
     for j in range(len(toks)):
