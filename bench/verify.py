@@ -5,14 +5,18 @@
     python -m bench.verify --quick    # 40 answers, 1 pass (a crash test)
 
 Three timings per answer, after an untimed pass that loads the models:
-- ``warm``: the verifier as the bot keeps it, its cache of phrase vectors filled
-  by earlier answers about the same article (what a chat session sees);
-- ``cold``: a new verifier for every answer (nothing cached: the first answer
-  about an article, or ``bot verify`` from the shell once the models are loaded);
+- ``cold``: a new verifier for every answer, nothing cached: every phrase and
+  sentence that needs a vector is embedded (a new answer about an article not
+  seen before; ``bot verify`` from the shell once the models are loaded). The
+  target is on this one;
+- ``warm``: the verifier as the bot keeps it, after the untimed pass has seen
+  the same answers: every vector cached (a lower bound: a new answer's own
+  sentences are never cached);
 - ``check_support``: the check it replaces (content words, numbers, one cosine
   through the retriever when the overlap is low).
 Writes ``verify_results.json`` and ``verify_results.md`` in ``--out``. Target:
-≤ 50 ms per answer at p50 (issue 15).
+≤ 50 ms per answer at p50 (issue 15). The check runs once the answer is
+written, so it never delays the first token.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def measure(bot: Bot, items: list[dict[str, Any]], passes: int) -> dict[str, Any
         "cold_ms": c,
         "check_support_ms": b,
         "target_p50_ms": TARGET_P50_MS,
-        "met": w["p50"] <= TARGET_P50_MS,
+        "met": c["p50"] <= TARGET_P50_MS,
     }
 
 
@@ -129,11 +133,13 @@ def markdown(r: dict[str, Any]) -> str:
             "",
             "| check | p50 (ms) | p95 (ms) | min–max (ms) | n |",
             "|---|---:|---:|---:|---:|",
-            row("`Bot.verify`, warm (phrase vectors cached)", r["warm_ms"]),
-            row("`Bot.verify`, cold (new verifier each answer)", r["cold_ms"]),
+            row("`Bot.verify`, cold (new verifier each answer, nothing cached)", r["cold_ms"]),
+            row("`Bot.verify`, warm (the same answers again, every vector cached)", r["warm_ms"]),
             row("`cite.check_support` (the check it replaces)", r["check_support_ms"]),
             "",
-            f"Target ≤ {r['target_p50_ms']:.0f} ms at p50 (warm): **{'met' if r['met'] else 'missed'}**.",
+            f"Target ≤ {r['target_p50_ms']:.0f} ms at p50, cold: **{'met' if r['met'] else 'missed'}**. "
+            "The slow cold answers (p95) are the first about an article with many names to match across "
+            "languages: up to ~50 phrases embedded in one batch.",
             "",
         ]
     )
