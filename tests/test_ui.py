@@ -93,6 +93,21 @@ def test_escape_text_neutralises_markdown():
 
 
 def test_sessions_do_not_share_conversations(ui_bot):
-    a = list(respond(ui_bot, Q, [], Session(), "llm", None))[-1][1]
-    b = Session()
-    assert a.turns and not b.turns
+    # Two sessions talking in turns: each keeps its own turns, and a session
+    # handed in is never changed in place (gr.State may hand the same object back).
+    a0, b0 = Session(), Session()
+    a1 = list(respond(ui_bot, Q, [], a0, "llm", None))[-1][1]
+    b1 = list(respond(ui_bot, "Qui est Mark Rutte ?", [], b0, "extractive", None))[-1][1]
+    a2 = list(respond(ui_bot, "Et où ?", [], a1, "extractive", None))[-1][1]
+    assert a0.turns == [] and b0.turns == []
+    assert [q for q, _ in a2.turns] == [Q, "Et où ?"] and [q for q, _ in a1.turns] == [Q]
+    assert [q for q, _ in b1.turns] == ["Qui est Mark Rutte ?"]
+
+
+def test_a_question_while_the_llm_loads_is_answered_extractively_and_says_so(ui_bot):
+    chat, session, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, llm_ready=False))[-1]
+    final = chat[-1]["content"]
+    assert "engine: extractive" in final and "the LLM is still loading" in final
+    assert ui_bot.llm.messages == []  # the model was not asked
+    chat, _, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, llm_ready=True))[-1]
+    assert "engine: llm" in chat[-1]["content"] and len(ui_bot.llm.messages) == 1
