@@ -53,7 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", parents=[common], help="evaluate against gold questions (JSONL or SQuAD)")
     ev.add_argument("gold", nargs="?", type=Path, help="gold JSONL file (see README)")
-    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file instead")
+    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file (PIAF too) instead")
+    ev.add_argument(
+        "--squad-mode",
+        choices=["paragraph", "article", "other-paragraph"],
+        default="paragraph",
+        help="paragraph: each question asked of its paragraph (default); article: of the whole article, "
+        "all paragraphs joined; other-paragraph: of another paragraph that lacks its answer (unanswerable)",
+    )
+    ev.add_argument("--limit", type=int, metavar="N", help="at most N questions, spread evenly over the file")
     ev.add_argument("--engine", choices=["auto", "llm", "extractive"], help="engine to evaluate (default auto)")
     ev.add_argument("--out", type=Path, default=Path("eval/out"), help="report folder (default eval/out)")
     ev.add_argument("--article", metavar="ID", help="only questions about this article")
@@ -121,7 +129,8 @@ def _index(bot: Any, action: str) -> int:
 def _eval(bot: Any, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .evaluate import evaluate, load_squad, squad_workspace, write_report
+    from .datasets import load_squad
+    from .evaluate import evaluate, squad_workspace, write_report
     from .gold import load_gold
     from .pipeline import Bot
 
@@ -129,13 +138,15 @@ def _eval(bot: Any, args: argparse.Namespace) -> int:
         raise QuestionError("give a gold JSONL file or --squad FILE.json (one of them)")
     if args.squad is not None:
         work = squad_workspace()
-        items = load_squad(args.squad, work / "seeds")
+        qa = load_squad(args.squad, args.squad_mode).sample(args.limit)
+        qa.write_articles(work / "seeds")
+        items = qa.items
         bot = Bot(replace(bot.settings, seeds=work / "seeds", index=work / "index"))
-        title = f"Evaluation on {args.squad.name}"
+        title = f"Evaluation on {args.squad.name} ({args.squad_mode} mode)"
     else:
         if not args.gold.is_file():
             raise QuestionError(f"gold file {args.gold} does not exist")
-        items = load_gold(args.gold, bot.index.sentences)
+        items = load_gold(args.gold, bot.index.sentences)[: args.limit]
         title = f"Evaluation on {args.gold}"
     if args.article:
         items = [i for i in items if (i.article or bot.index.article_ids[0]) == args.article]
@@ -146,7 +157,8 @@ def _eval(bot: Any, args: argparse.Namespace) -> int:
     print(
         f"{len(items)} questions, engine {engine}: answer accuracy {100 * m['answer_accuracy']:.1f}%, "
         f"answer+citation {100 * m['answer_cited']:.1f}%, unanswerable abstained "
-        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}"
+        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}, "
+        f"confidence AUROC {m['confidence_auroc']:.3f}, ECE {m['confidence_ece']:.3f}"
     )
     print(f"report: {report}")
     return 0

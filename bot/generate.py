@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .answer_types import asks_quantity, asks_time, has_count, has_time
 from .cite import Parsed, Support, check_support, is_abstention, parse_citations
-from .extractive import asks_quantity, asks_time, has_count, has_time
 from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
+from .confidence import Calibration, assess
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelError, QuestionError
@@ -202,18 +203,25 @@ class Bot:
         assert self._retriever is not None
         if article is not None and article not in self._retriever.index.ranges:
             self._explain_unknown(article)
-        found = self._retriever.search(q, top_k or self.settings.top_k, article, history)
-        t2 = time.perf_counter()
         lang = detect(q, hint=_history_lang(history))
-        extractive = answer_extractive(q, found.hits, lang, found.background)
+        found = self._retriever.search(q, top_k or self.settings.top_k, article, history, lang=lang)
+        _, confidence = assess(q, found, self.calibration)
+        threshold = self.threshold
+        t2 = time.perf_counter()
+        extractive = answer_extractive(q, found.hits, lang, confidence, threshold)
         timings = {"index_ms": (t1 - t0) * 1000, "retrieval_ms": (t2 - t1) * 1000}
         notices = [index_notice] if index_notice else []
 
         answer = extractive
-        if engine in ("llm", "auto") and found.hits:
+        unsure = confidence is not None and confidence < threshold
+        if engine in ("llm", "auto") and found.hits and unsure:
+            # One decision for both engines: below the operating point the LLM is
+            # not asked (its answer would be shown only if it said "not found").
+            answer = Answer(q, ABSTAIN.get(lang, ABSTAIN["en"]), "llm", True, lang, (), tuple(found.hits))
+        elif engine in ("llm", "auto") and found.hits:
             try:
                 llm_answer: Answer | None = None
-                for item in self._generate(q, lang, found, article, history, notices):
+                for item in self._generate(q, lang, found, article, history, notices, confidence):
                     if isinstance(item, Answer):
                         llm_answer = item
                     else:
@@ -225,16 +233,23 @@ class Bot:
                     raise
                 notices.append(f"LLM unavailable ({e}); answered extractively")
         t3 = time.perf_counter()
-        if answer.engine == "extractive":
+        if answer.engine == "extractive" or answer.abstained:
             yield answer.answer
         first = self.last_stats.first_token_ms if answer.engine == "llm" and self.last_stats else None
         timings.update(answer_ms=(t3 - t2) * 1000, total_ms=(t3 - t0) * 1000)
         if first is not None:
             timings["first_token_ms"] = (t2 - t0) * 1000 + first
-        yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None)
+        yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None, confidence=confidence)
 
     def _generate(
-        self, q: str, lang: str, found: Retrieval, article: str | None, history: History, notices: list[str]
+        self,
+        q: str,
+        lang: str,
+        found: Retrieval,
+        article: str | None,
+        history: History,
+        notices: list[str],
+        confidence: float | None,
     ) -> Iterator[str | Answer]:
         """The LLM's answer, or the extractive one (with a notice) when its citations fail."""
         assert self._retriever is not None and self._index is not None
@@ -262,7 +277,7 @@ class Bot:
             notices.append(
                 f"the LLM's answer failed the citation check ({generated.support.reason}); extractive answer shown"
             )
-            yield answer_extractive(q, found.hits, lang, found.background)
+            yield answer_extractive(q, found.hits, lang, confidence, self.threshold)
             return
         if generated.parsed.removed:
             notices.append(
@@ -284,6 +299,17 @@ class Bot:
         if self._llm is None:
             self._llm = LocalLLM(self.settings)
         return self._llm
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration.load()
+
+    @property
+    def threshold(self) -> float:
+        """The operating point: ARTICLE_QA_MIN_CONFIDENCE, else the calibration's."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        return self.calibration.threshold
 
     @property
     def prompts(self) -> Prompts:
