@@ -194,6 +194,10 @@ def summarize(preds: Sequence[Prediction]) -> dict[str, float]:
         "total_ms_p50": percentile(totals, 50),
         "total_ms_p95": percentile(totals, 95),
         "errors": float(sum(1 for p in preds if p.error)),
+        # the LLM's own answers that got past the claim check (not abstained, not
+        # replaced by the extractive one), and how many of those are wrong
+        "llm_shown": float(len(shown := [p for p in preds if p.engine == "llm" and not p.abstained])),
+        "llm_shown_wrong": float(sum(not p.correct for p in shown)),
         **confidence_scores(preds),
     }
 
@@ -283,6 +287,12 @@ def report_markdown(result: EvalResult, title: str) -> str:
         f"| first token p50 / p95 | {_fmt(m['first_token_ms_p50'], False)} / {_fmt(m['first_token_ms_p95'], False)} |"
     )
     lines.append(f"| total p50 / p95 | {_fmt(m['total_ms_p50'], False)} / {_fmt(m['total_ms_p95'], False)} |")
+    if m.get("llm_shown"):
+        wrong = [p.id for p in result.predictions if p.engine == "llm" and not p.abstained and not p.correct]
+        lines.append(
+            f"| LLM answers shown (passed the claim check) / wrong | {int(m['llm_shown'])} / "
+            f"{int(m['llm_shown_wrong'])}{' (' + ', '.join(wrong) + ')' if wrong else ''} |"
+        )
     for name, table in (("language", result.by_lang), ("question type", result.by_type)):
         lines += [
             "",

@@ -13,15 +13,14 @@ fit is given as its retrieved sentences only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .answer_types import asks_quantity, asks_time, has_count, has_time
-from .cite import Parsed, Support, check_support, is_abstention, parse_citations
+from .cite import Parsed, Support, is_abstention, parse_citations
 from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence
+from .verify import Verification, verify
 
 # Tokens kept free for the system prompt, the examples, the question and the
 # answer when deciding whether a whole article fits in the context window.
@@ -47,6 +46,7 @@ class Generated:
     support: Support
     shown: tuple[Sentence, ...]  # what the model was given
     stats: GenerationStats
+    verification: Verification | None = None  # the claim check, per answer sentence (bot/verify.py)
 
 
 def context_sentences(request: Request, n_ctx: int, mode: str = "article") -> list[Sentence]:
@@ -66,12 +66,8 @@ AGREEMENT_TOP = 3
 
 
 def answers_question(request: Request, parsed: Parsed) -> Support:
-    """Cheap checks that the answer is about what was asked, not just true."""
-    answer = re.sub(r"\[\d+\]", " ", parsed.text)
-    if asks_quantity(request.question) and not has_count(answer):
-        return Support(False, "the question asks for a quantity and the answer has no number")
-    if asks_time(request.question) and not has_time(answer):
-        return Support(False, "the question asks when and the answer has no time expression")
+    """A cheap check that the answer is about what was asked, not just true (the
+    answer's shape, yes/no, how many, when, is the verifier's)."""
     top = [h.sentence.n for h in request.hits if h.sentence.article_id == request.article_id][:AGREEMENT_TOP]
     if top and not set(parsed.cited) & set(top):
         return Support(False, f"cites {list(parsed.cited)}, none of the retrieved {sorted(top)}")
@@ -126,8 +122,11 @@ def generate(
     prompts: Prompts,
     request: Request,
     max_tokens: int,
-    similarity: Callable[[str, Sequence[int]], float] | None = None,
+    check: Callable[[str, str], Verification] | None = None,
 ) -> Iterator[str | Generated]:
+    """Stream the model's answer, then check it. ``check(answer, question)`` is
+    the claim verifier bound to the article (``Bot`` passes one that uses the
+    embedder); without it, the lexical checks alone."""
     shown = context_sentences(request, llm.settings.llm_context, llm.settings.llm_context_mode)
     messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
@@ -143,10 +142,13 @@ def generate(
     if is_abstention(parsed.text) and not parsed.cited:
         yield Generated(text, parsed, True, Support(True, "abstained"), tuple(shown), stats)
         return
-    by_n = {s.n: s.text for s in shown}
-    support = check_support(parsed.text, by_n, similarity)
+    if check is not None:
+        verification = check(parsed.text, request.question)
+    else:
+        verification = verify(parsed.text, request.article_sentences, request.question)
+    support = Support(verification.supported, verification.reason)
     if support.ok:
         support = answers_question(request, parsed)
     if parsed.removed and support.ok:
         support = Support(True, f"removed invented citation(s) {list(parsed.removed)}")
-    yield Generated(text, parsed, False, support, tuple(shown), stats)
+    yield Generated(text, parsed, False, support, tuple(shown), stats, verification)

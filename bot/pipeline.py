@@ -18,6 +18,8 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from .confidence import Calibration, assess
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
@@ -31,6 +33,7 @@ from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .types import Answer, Citation, Hit
+from .verify import Verification, Verifier, check_input
 
 ENGINES = ("auto", "llm", "extractive")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -98,6 +101,7 @@ class Bot:
         self._lock = threading.RLock()
         self.warnings: list[str] = []  # skipped articles at the last build
         self._llm: LocalLLM | None = llm
+        self._verifier: Verifier | None = None
         self.last_stats: GenerationStats | None = None  # of the last LLM generation
 
     # -- index -----------------------------------------------------------
@@ -262,7 +266,7 @@ class Bot:
             self.prompts,
             request,
             self.settings.llm_max_tokens,
-            similarity=lambda text, numbers: self._retriever.similarity(text, article_id, numbers),  # type: ignore[union-attr]
+            check=lambda text, question: self._check(text, article_id, question),
         ):
             if isinstance(item, Generated):
                 generated = item
@@ -277,7 +281,8 @@ class Bot:
             notices.append(
                 f"the LLM's answer failed the citation check ({generated.support.reason}); extractive answer shown"
             )
-            yield answer_extractive(q, found.hits, lang, confidence, self.threshold)
+            fallback = answer_extractive(q, found.hits, lang, confidence, self.threshold)
+            yield replace(fallback, verification=generated.verification)
             return
         if generated.parsed.removed:
             notices.append(
@@ -292,7 +297,40 @@ class Bot:
             if score is None and found.query is not None:
                 score = self._retriever.score(found.query, article_id, n)
             citations.append(Citation(n, s.id, s.article_id, s.text, s.start, s.end, round(float(score or 0.0), 4)))
-        yield Answer(q, generated.parsed.text, "llm", False, lang, tuple(citations), tuple(found.hits))
+        answer = Answer(q, generated.parsed.text, "llm", False, lang, tuple(citations), tuple(found.hits))
+        yield replace(answer, verification=generated.verification)
+
+    # -- claims ------------------------------------------------------------
+    def verify(self, text: str, article: str | None = None, question: str | None = None) -> Verification:
+        """Check any answer that cites an article's sentences as [n]: a verdict per
+        sentence, with reasons (bot/verify.py). ``article`` may be left out when
+        the index holds one article; ``question`` lets the shape checks and the
+        question's names apply."""
+        index, _ = self.ensure_index()
+        if article is None:
+            if len(index.article_ids) != 1:
+                raise ArticleError(f"give the article to check against (--article ID): {', '.join(index.article_ids)}")
+            article = index.article_ids[0]
+        if article not in index.ranges:
+            self._explain_unknown(article)
+        lo, hi = index.ranges[article]
+        text = check_input(text, hi - lo, article)
+        if question is not None:
+            question = clean_question(question, self.settings.max_question_chars)
+        return self._check(text, article, question)
+
+    def _check(self, text: str, article_id: str, question: str | None) -> Verification:
+        assert self._index is not None
+        index = self._index
+        lo, hi = index.ranges[article_id]
+        if self._verifier is None:
+            self._verifier = Verifier(self.embedder.embed_queries)
+        lang = str(index.manifest["articles"].get(article_id, {}).get("lang", "unknown"))
+
+        def vectors(_: None) -> np.ndarray:
+            return np.asarray(index.faiss_index.reconstruct_n(lo, hi - lo))
+
+        return self._verifier.verify(text, index.sentences[lo:hi], question, lang, vectors)
 
     @property
     def llm(self) -> LocalLLM:

@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .verify import Verification
 
 
 def _cut(text: str, n: int = 60) -> str:
@@ -86,6 +90,9 @@ class Answer:
     # Calibrated probability that the article answers the question and that the
     # cited evidence holds the answer (bot/confidence.py); None when not assessed.
     confidence: float | None = None
+    # the claim check of the LLM's answer (bot/verify.py): of the answer shown,
+    # or of the one replaced by the extractive answer
+    verification: Verification | None = field(default=None, repr=False)
 
     def to_json(self, id: str | None = None) -> dict[str, object]:
         """The stable ``--json`` shape documented in the README."""
@@ -104,4 +111,6 @@ class Answer:
         )
         if self.notice:
             out["notice"] = self.notice
+        if self.verification is not None:
+            out["verification"] = self.verification.to_json()
         return out

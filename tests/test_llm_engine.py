@@ -259,7 +259,10 @@ def test_an_answer_that_cites_while_saying_the_article_lacks_something_is_an_ans
     )
     bot, _ = llm_bot(settings, reply)
     a = bot.ask(Q, engine="llm")
-    assert a.engine == "llm" and not a.abstained and [c.n for c in a.citations] == [5]
+    # it stands or falls on its claims (here the verifier refuses the negation the
+    # cited sentence lacks), rather than being shown as "not found"
+    assert not (a.engine == "llm" and a.abstained)
+    assert a.notice and "failed the citation check" in a.notice
 
 
 def test_an_answer_citing_none_of_the_top_retrieved_sentences_falls_back(settings):
