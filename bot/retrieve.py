@@ -18,9 +18,11 @@ small toll. A self-contained question ("Who is the NATO secretary general?"
 after a question about troop numbers) is searched on its own: mixing in the
 previous question pulled such questions back to the previous topic.
 
-Background. ``Retrieval.background`` is the median score over the searched
-sentences: off-topic questions score uniformly, answerable ones stand out
-from it, which the extractive engine uses to decide whether to abstain.
+Hybrid ranking. Every sentence of the searched article is scored exactly,
+dense and lexical (BM25, bot/lexical.py); the order is the dense score plus a
+small lexical share (``fuse``). ``Hit.score`` stays the dense score, the
+number a reader can compare. ``Retrieval.evidence`` is what the confidence
+model reads (bot/confidence.py).
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ SENTENCE_WEIGHT = 0.7  # the rest goes to the window; calibrated on eval/gold/de
 # large enough that an unrelated new question is not pulled back to the
 # previous topic, small enough that a pronoun-only follow-up finds its sentence.
 HISTORY_TOLL = 0.02
-BACKGROUND_SAMPLE = 2048  # rows used to estimate the median score
 # Hybrid ranking: the dense score plus LEXICAL_WEIGHT x BM25 / the pool's best
 # BM25 (``fuse``). Chosen on the public sets and the dev split, every set
 # weighing the same (docs/calibration.md has the table; reciprocal-rank fusion
@@ -72,7 +73,6 @@ def is_follow_up(question: str) -> bool:
 @dataclass(frozen=True)
 class Retrieval:
     hits: list[Hit]
-    background: float  # median dense score over the searched sentences
     query: np.ndarray | None = None  # the question's vector, to score other sentences later
     evidence: Evidence | None = None  # what the confidence model reads, for the best hit's article
 
@@ -103,7 +103,7 @@ class Retriever:
             raise ArticleError(f"unknown article {article!r}; indexed articles: {known}")
         lo, hi = self.index.ranges[article] if article else (0, len(self.index.sentences))
         if hi <= lo:
-            return Retrieval([], 0.0)
+            return Retrieval([])
         queries = [question]
         previous = [turn[0] for turn in history if turn and turn[0].strip()]
         follow_up = bool(previous) and is_follow_up(question)
@@ -154,9 +154,7 @@ class Retriever:
             own,
             before,
         )
-        sample = np.unique(np.linspace(lo, hi - 1, num=min(hi - lo, BACKGROUND_SAMPLE)).astype(np.int64))
-        background = float(np.median(self._scores(vectors[0], sample)))
-        return Retrieval(hits, background, vectors[0], evidence)
+        return Retrieval(hits, vectors[0], evidence)
 
     def _sentences(self, article_id: str) -> list[Sentence]:
         lo, hi = self.index.ranges[article_id]
