@@ -12,6 +12,8 @@ answer.
 
 from __future__ import annotations
 
+import re
+
 from .answer_types import asks_quantity, has_count
 from .prompts import ABSTAIN
 from .types import Answer, Citation, Hit
@@ -27,6 +29,15 @@ FRAME = {
     "en": ("According to the article: ", "Also: "),
 }
 QUOTES = {"fr": ("« ", " »"), "en": ("\u201c", "\u201d")}
+# A bracketed number inside a quoted sentence ("publié en [[1987])", wiki markup
+# in a PIAF paragraph) would read as a citation to a sentence that does not
+# exist: it is quoted with full-width brackets, which look the same to a reader
+# and are not citations to the parser (bot/cite.py) or the UI.
+_BRACKETED = re.compile(r"\[(\s*\d[\d\s,;]*)\]")
+
+
+def _quotable(text: str) -> str:
+    return _BRACKETED.sub(lambda m: f"［{m.group(1)}］", text)
 
 
 def choose(question: str, hits: list[Hit]) -> list[Hit]:
@@ -58,7 +69,7 @@ def answer_extractive(
         return Answer(question, ABSTAIN[lang], "extractive", True, lang, hits=tuple(hits), confidence=confidence)
     opening, joiner = FRAME[lang]
     left, right = QUOTES[lang]
-    parts = [f"{left}{h.sentence.text}{right} [{h.sentence.n}]" for h in chosen]
+    parts = [f"{left}{_quotable(h.sentence.text)}{right} [{h.sentence.n}]" for h in chosen]
     text = opening + parts[0] + "".join(f" {joiner}{p}" for p in parts[1:])
     citations = tuple(
         Citation(

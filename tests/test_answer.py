@@ -171,3 +171,11 @@ def test_language_detection(text, lang):
     from bot.lang import detect
 
     assert detect(text) == lang
+
+
+def test_a_bracketed_number_in_a_quoted_sentence_is_not_a_citation():
+    from bot.cite import citations_in
+
+    hits = [_hit(5, "Leur deuxième album est publié en [[1987]), avec du ska.", 0.86)]
+    a = answer_extractive("Quand le second album est-il sorti ?", hits, "fr", 0.9, 0.5)
+    assert citations_in(a.answer) == [5] and "［1987］" in a.answer
