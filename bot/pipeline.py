@@ -17,13 +17,15 @@ import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 
+from . import library
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelError, QuestionError
 from .extractive import answer_extractive
 from .generate import Generated, Request, generate
-from .index import SentenceIndex, Status, build_index, index_status, load_index, sha256_file
+from .index import SentenceIndex, Status, index_status, load_index, lock
 from .ingest import CONTROL_CHARS, load_articles, read_article
 from .lang import detect
 from .llm import GenerationStats, LocalLLM
@@ -106,16 +108,14 @@ class Bot:
     def build(self, progress: bool = False) -> SentenceIndex:
         """(Re)build the index from the articles folder."""
         with self._lock:
-            articles, problems = load_articles(self.settings.seeds)
-            self.warnings = problems
-            indexed = {a.id for a in articles}
-            skipped = {
-                p.stem: sha256_file(p) for p in sorted(self.settings.seeds.glob("*.txt")) if p.stem not in indexed
-            }
-            self._index = build_index(articles, self.embedder, self.settings.index, skipped, progress)
-            self._retriever = Retriever(self._index, self.embedder)
-            self._seen = self._signature()
-            return self._index
+            index, self.warnings = library.rebuild(self.settings, self.embedder, progress)
+            return self._use(index)
+
+    def _use(self, index: SentenceIndex) -> SentenceIndex:
+        self._index = index
+        self._retriever = Retriever(index, self.embedder)
+        self._seen = self._signature()
+        return index
 
     def ensure_index(self) -> tuple[SentenceIndex, str | None]:
         """The current index, rebuilt first if stale; the notice says why it was."""
@@ -123,16 +123,27 @@ class Bot:
             signature = self._signature()
             if self._index is not None and signature == self._seen:
                 return self._index, None
-            status = self.status()
-            if status.current:
-                try:
-                    # status() has just hashed every file; do not hash them again
-                    self._index = load_index(self.settings.index, self.embedder.model_id, checksums_verified=True)
-                except IndexStateError as e:  # e.g. the FAISS file is not the type the manifest names
-                    return self.build(), f"rebuilt the index: {e}"
-                self._retriever = Retriever(self._index, self.embedder)
+            if library.has_pending(self.settings.seeds):  # an add or remove was killed: settle it first
+                with lock(self.settings.index):
+                    library.recover(self.settings.seeds, self.settings.index)
+                signature = self._signature()
+            # Shared: a writer in another session commits whole generations, never under our feet.
+            loaded: SentenceIndex | None = None
+            error: IndexStateError | None = None
+            with lock(self.settings.index, shared=True):
+                status = self.status()
+                if status.current:
+                    try:
+                        # status() has just hashed every file; do not hash them again
+                        loaded = load_index(self.settings.index, self.embedder.model_id, checksums_verified=True)
+                    except IndexStateError as e:  # e.g. the FAISS file is not the type the manifest names
+                        error = e
+            if loaded is not None:
+                self._use(loaded)
                 self._seen = signature
-                return self._index, None
+                return loaded, None
+            if error is not None:
+                return self.build(), f"rebuilt the index: {error}"
             index = self.build()
             if not status.exists:
                 return index, f"built the index in {self.settings.index} (there was none)"
@@ -153,6 +164,39 @@ class Bot:
     @property
     def index(self) -> SentenceIndex:
         return self.ensure_index()[0]
+
+    # -- articles (bot/library.py) ---------------------------------------
+    def add_article(
+        self,
+        data: bytes | str | Path,
+        name: str | None = None,
+        article_id: str | None = None,
+        title: str | None = None,
+        progress: library.Progress | None = None,
+    ) -> library.ArticleInfo:
+        """Add one article (a file's bytes or path, or pasted text) without rebuilding the index.
+
+        Bad input (empty, too large, not text, a copy of an indexed article, no
+        sentence) raises ArticleError and leaves the index as it was."""
+        if isinstance(data, Path):
+            data, name = library.read_input(str(data), self.settings.max_article_chars)
+        index, info = library.add_article(
+            self.settings, self.embedder, data, name or "the pasted text", article_id, title, progress
+        )
+        with self._lock:
+            self._use(index)
+        return info
+
+    def remove_article(self, article_id: str) -> library.ArticleInfo:
+        """Remove one article from the index and the articles folder; the others keep their vectors."""
+        self.ensure_index()
+        with self._lock:
+            index, info = library.remove_article(self.settings, self.embedder.model_id, article_id)
+            self._use(index)
+        return info
+
+    def articles(self) -> list[library.ArticleInfo]:
+        return library.articles(self.index)
 
     # -- questions -------------------------------------------------------
     def retrieve(
