@@ -15,12 +15,13 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from . import library
 from .config import Settings
+from .context import chars, warm_plan
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelError, QuestionError
 from .extractive import answer_extractive
@@ -100,6 +101,7 @@ class Bot:
         self.warnings: list[str] = []  # skipped articles at the last build
         self._llm: LocalLLM | None = llm
         self.last_stats: GenerationStats | None = None  # of the last LLM generation
+        self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
 
     # -- index -----------------------------------------------------------
     def status(self) -> Status:
@@ -284,7 +286,7 @@ class Bot:
         assert self._retriever is not None and self._index is not None
         article_id = article or found.hits[0].sentence.article_id
         lo, hi = self._index.ranges[article_id]
-        request = Request(q, lang, article_id, self._index.sentences[lo:hi], found.hits, history)
+        request = Request(q, lang, article_id, self._index.sentences[lo:hi], found.hits, history, frozenset(self._warm))
         generated: Generated | None = None
         for item in generate(
             self.llm,
@@ -299,6 +301,10 @@ class Bot:
                 yield item
         assert generated is not None
         self.last_stats = generated.stats
+        stats = generated.stats
+        if generated.section and stats.prompt_tokens > stats.cached_tokens:
+            # the section's state was evicted from the cache (the question re-read it): not warm any more
+            self._warm.discard(generated.section)
         if generated.abstained:
             yield Answer(q, ABSTAIN.get(lang, ABSTAIN["en"]), "llm", True, lang, (), tuple(found.hits))
             return
@@ -349,17 +355,41 @@ class Bot:
                 raise ArticleError(f"article {article!r} is not indexed: {reason}; indexed articles: {known}")
         raise ArticleError(f"unknown article {article!r}; indexed articles: {known}")
 
-    def warm(self, article: str | None = None) -> None:
-        """Load the models and put an article's prompt prefix in the KV cache, so
-        that the first real question is as fast as the next ones."""
+    @property
+    def llm_loaded(self) -> bool:
+        return self._llm is not None and bool(getattr(self._llm, "loaded", True))
+
+    def warm(
+        self,
+        article: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        pause: Callable[[], None] | None = None,
+    ) -> None:
+        """Load the models and read an article into the LLM's cache ahead of the
+        questions: its prompt prefix, or each section of a long one (bot/context.py),
+        so that a question costs its own tokens. ``progress(done, total)`` counts
+        characters read; ``pause()`` runs before each request (the UI lets a
+        waiting question go first)."""
         index, _ = self.ensure_index()
         article_id = article or index.article_ids[0]
         lo, hi = index.ranges[article_id]
         self.embedder.embed_queries(["warm-up"])
         detect("warm-up")
-        messages = self.prompts.messages(article_id, index.sentences[lo:hi], "?", "en")
-        for _ in self.llm.stream(messages, max_tokens=1):
-            pass
+        todo = [(k, s) for k, s in warm_plan(article_id, index.sentences[lo:hi], self.settings.llm_context)]
+        todo = [(k, s) for k, s in todo if k not in self._warm or k.endswith(":article")]
+        total, done = sum(max(1, chars(s)) for _, s in todo), 0
+        if progress:
+            progress(0, total)
+        for key, sentences in todo:
+            if pause:
+                pause()
+            messages = self.prompts.messages(article_id, sentences, "?", "en")
+            for _ in self.llm.stream(messages, max_tokens=1):
+                pass
+            self._warm.add(key)
+            done += max(1, chars(sentences))
+            if progress:
+                progress(done, total)
 
 
 def _history_lang(history: History) -> str | None:

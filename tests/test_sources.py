@@ -71,7 +71,7 @@ def test_markdown_is_flattened_with_its_front_matter():
 
 
 def test_plain_text_keeps_todays_rules():
-    src = read_source("Titre du jour\nUne phrase.\nSource : https://ex.fr/a\n".encode(), "a.txt")
+    src = read_source(b"Titre du jour\nUne phrase.\nSource : https://ex.fr/a\n", "a.txt")
     assert src.format == "text" and src.title == "Titre du jour" and src.url == "https://ex.fr/a"
     assert "Source :" in src.text  # ingest moves it into metadata, as for seed files
 
