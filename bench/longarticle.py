@@ -3,7 +3,7 @@ the ~200-sentence SQuAD 2.0 articles, beside the seed article.
 
     python -m bench.longarticle [--n 10] [--quick] [--out DIR]   # writes DIR/longarticle_results.{md,json}
 
-Each SQuAD 2.0 file of ``../shared/data/`` (override: ``ARTICLE_QA_BENCH_DATA``)
+Each SQuAD 2.0 file of ``../shared/data/`` (override: ``BENCH_DATA_DIR``)
 is one Wikipedia article: all its paragraphs, one a line, make one article
 (Rhine: 218 sentences, Computational complexity theory: 201). ``--n``
 answerable questions per article are taken at even steps through the file's
@@ -39,7 +39,7 @@ from bot.gold import load_gold  # noqa: E402
 from bot.metrics import answer_correct  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("ARTICLE_QA_BENCH_DATA", ROOT.parent / "shared" / "data"))
+DATA = Path(os.environ.get("BENCH_DATA_DIR", ROOT.parent / "shared" / "data"))
 FILES = ("squad2-dev-rhine.json", "squad2-dev-complexity.json")
 SEED = ROOT / "seeds" / "000_806bd7fa77100f9f.txt"
 
@@ -59,11 +59,12 @@ def squad_article(path: Path, n: int) -> tuple[str, str, list[tuple[str, list[st
     return article_id, text, qas[::step][:n]
 
 
-def ask_all(bot: Bot, article: str, questions: list[tuple[str, list[str]]]) -> dict[str, Any]:
+def ask_all(bot: Bot, article: str, questions: list[tuple[str, list[str]]], warm: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     warm_error = None
     try:
-        bot.warm(article)
+        if warm:
+            bot.warm(article)
     except BotError as e:  # before issue 14, a long article's warm-up overflowed the context
         warm_error = str(e)
     warm_s = time.perf_counter() - t0
@@ -82,6 +83,7 @@ def ask_all(bot: Bot, article: str, questions: list[tuple[str, list[str]]]) -> d
                 "first_token_ms": a.timings_ms.get("first_token_ms"),
                 "total_ms": a.timings_ms.get("total_ms"),
                 "prompt_tokens": stats.prompt_tokens if stats else None,
+                "context": getattr(bot, "last_context", None),
                 "cached_tokens": stats.cached_tokens if stats else None,
                 "notice": a.notice,
             }
@@ -112,7 +114,7 @@ def main() -> int:
     args = ap.parse_args()
     missing = [f for f in FILES if not (DATA / f).is_file()]
     if missing:
-        print(f"[longarticle] skipped: {', '.join(missing)} not in {DATA} (set ARTICLE_QA_BENCH_DATA)")
+        print(f"[longarticle] skipped: {', '.join(missing)} not in {DATA} (set BENCH_DATA_DIR)")
         return 0
     if args.quick:
         args.n, args.seed_n = 1, 0
@@ -128,7 +130,8 @@ def main() -> int:
             plans.append((article_id, questions))
         bot = Bot(Settings.load({"seeds": seeds, "index": work / "index", "engine": "llm"}))
         bot.build()
-        sections = {article_id: ask_all(bot, article_id, qs) for article_id, qs in plans}
+        # quick: no read-ahead (the retrieved-sentences path), to stay a short crash test
+        sections = {article_id: ask_all(bot, article_id, qs, warm=not args.quick) for article_id, qs in plans}
         if args.seed_n:
             gold = [i for i in load_gold(ROOT / "eval/gold/dev.jsonl", bot.index.sentences) if i.answerable]
             gold = [i for i in gold if not i.history][: args.seed_n]

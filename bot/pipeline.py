@@ -101,6 +101,7 @@ class Bot:
         self.warnings: list[str] = []  # skipped articles at the last build
         self._llm: LocalLLM | None = llm
         self.last_stats: GenerationStats | None = None  # of the last LLM generation
+        self.last_context: str | None = None  # and what it read (bot/context.py)
         self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
 
     # -- index -----------------------------------------------------------
@@ -301,6 +302,7 @@ class Bot:
                 yield item
         assert generated is not None
         self.last_stats = generated.stats
+        self.last_context = generated.mode  # what the model read: "article", "section" or "retrieved"
         stats = generated.stats
         if generated.section and stats.prompt_tokens > stats.cached_tokens:
             # the section's state was evicted from the cache (the question re-read it): not warm any more
