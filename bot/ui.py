@@ -191,10 +191,11 @@ class Warmup:
         self._left_chars = 0  # of the current job
         self.first_done = False  # the model is loaded and has read one prompt: questions are answered
 
-    def start(self, article: str | None = None) -> None:
-        """Queue a warm-up of ``article`` (default: the first one); the first call starts the worker."""
+    def start(self, article: str | None = None, once: bool = False) -> None:
+        """Queue a warm-up of ``article`` (default: the first one); the first call starts the worker.
+        ``once``: only if nothing was ever queued (every page load asks)."""
         with self._lock:
-            if self.state == "unavailable":
+            if self.state == "unavailable" or (once and self._thread is not None):
                 return
             self.state = "loading"
             self._jobs.put(article)
@@ -563,7 +564,7 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         timer = gr.Timer(1.0)
         timer.tick(lambda: warmup.status(), None, status, api_visibility="undocumented", queue=False)
         if warm:
-            demo.load(warmup.start, api_visibility="undocumented")
+            demo.load(lambda: warmup.start(once=True), api_visibility="undocumented")
     # One request at a time on the model: two generations would halve each other's speed.
     demo.queue(default_concurrency_limit=1)
     return demo
