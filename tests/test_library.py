@@ -299,3 +299,25 @@ def test_two_sessions_adding_at_once_both_succeed(lib_bot, settings, tmp_path):
         lo, hi = fresh.index.ranges[article_id]
         assert " ".join(s.text for s in fresh.index.sentences[lo:hi]) == text
     assert json.loads((settings.index / MANIFEST).read_text())["generation"] == 2
+
+
+def test_a_commit_waits_for_a_reader_checking_the_index(lib_bot, settings):
+    """Readers hold the lock shared while they check and load the index, so a writer's
+    commit (a manifest and its files) never lands between the two."""
+    import threading
+
+    from bot.index import lock
+
+    finished = threading.Event()
+
+    def writer() -> None:
+        Bot(settings, embedder=FakeEmbedder()).add_article(ARTICLE, name="t")
+        finished.set()
+
+    with lock(settings.index, shared=True):
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert not finished.wait(1.0)  # embedded, then waiting for the reader
+        before = (settings.index / MANIFEST).read_bytes()
+    thread.join(30)
+    assert finished.is_set() and (settings.index / MANIFEST).read_bytes() != before
