@@ -75,7 +75,9 @@ def escape_text(text: str) -> str:
     """Plain text for a Markdown+HTML renderer: nothing in it is markup."""
     # Markdown first, then HTML without quote entities: an entity's "#" must
     # not be backslash-escaped, and quotes are harmless in text content.
-    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False)
+    # Last, "://" as an entity: the renderer turns bare URLs into links, and
+    # inside a link backslash escapes are not undone ("news\.example\.com").
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=False).replace("://", "&#58;//")
 
 
 def html_text(text: str) -> str:
@@ -293,7 +295,8 @@ class Warmup:
                 "extractive answers work meanwhile."
             )
         if self.loading:
-            return f"LLM ready; reading {what} ahead in the background (about {self.eta_total_s()} s left)."
+            left = self.eta_total_s()
+            return f"LLM ready; reading {what} ahead in the background" + (f" (about {left} s left)." if left else ".")
         if self.state == "ready" or self.bot.llm_loaded:
             return "LLM ready."
         return "The LLM loads with the first question for it."
@@ -419,8 +422,8 @@ def add_article(
         f"Added “{info.title}” ({info.sentences} sentences, {info.format}{where}) as {info.id}. "
         "It is now the selected article: ask your questions about it."
     )
-    chat[-1] = {"role": "assistant", "content": f'<span dir="auto">{escape_text(line)}</span>'}
-    yield list(chat), info.id, 1.0
+    # a new article, a new conversation (as when one is picked in the selector)
+    yield [{"role": "assistant", "content": f'<span dir="auto">{escape_text(line)}</span>'}], info.id, 1.0
 
 
 def build_demo(bot: Bot, warm: bool = True) -> Any:

@@ -111,8 +111,8 @@ def test_upload_a_news_page_and_ask_about_its_story(page, app):
     assert not ESCAPE.search(chat), chat[-1500:]
     new_id = re.search(r"as ([a-z0-9-]+)\. It is now the selected article", chat).group(1)
     # the selector shows it, selected; the panel shows its story, not the page's furniture
-    assert page.locator("#article-select").is_visible()
-    assert page.locator("#article-select input").input_value() == new_id
+    page.locator("#article-select input").wait_for(state="visible", timeout=10_000)
+    page.wait_for_function(f"document.querySelector('#article-select input').value === '{new_id}'", timeout=10_000)
     panel = page.locator("#article").inner_text()
     assert pages.STORY[2][:50] in panel and new_id in panel
     for marker in pages.BOILERPLATE:
