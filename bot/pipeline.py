@@ -201,6 +201,11 @@ class Bot:
     def articles(self) -> list[library.ArticleInfo]:
         return library.articles(self.index)
 
+    @property
+    def known_article_ids(self) -> list[str]:
+        """The article ids of the index in memory, without looking at the disk (cheap enough for a timer)."""
+        return self._index.article_ids if self._index is not None else []
+
     # -- questions -------------------------------------------------------
     def retrieve(
         self, question: str, article: str | None = None, top_k: int | None = None, history: History = ()

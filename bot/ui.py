@@ -564,8 +564,18 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         clear.click(reset, [article], [chatbot, session, article_html], api_name="clear")
         # .input, not .change: selecting the added article in code must not wipe the chat's "Added …" line
         article.input(on_select, [article], [chatbot, session, article_html], api_visibility="undocumented")
+        # The timer covers idle time: the status while the LLM warms up, and the
+        # selector when another session added or removed an article.
+        known = gr.State(list(article_ids))
+
+        def tick(seen: list[str]) -> tuple[str, Any, list[str]]:
+            ids = bot.known_article_ids
+            if ids == seen:
+                return warmup.status(), gr.update(), seen
+            return warmup.status(), gr.update(choices=ids, visible=len(ids) > 1), list(ids)
+
         timer = gr.Timer(1.0)
-        timer.tick(lambda: warmup.status(), None, status, api_visibility="undocumented", queue=False)
+        timer.tick(tick, known, [status, article, known], api_visibility="undocumented", queue=False)
         if warm:
             demo.load(lambda: warmup.start(once=True), api_visibility="undocumented")
     # One request at a time on the model: two generations would halve each other's speed.
