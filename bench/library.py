@@ -48,7 +48,7 @@ def new_article(words: int = 1500) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--articles", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="add, rebuild, remove cycles (a rebuild takes minutes)")
     ap.add_argument("--quick", action="store_true", help="10 articles, once: a crash test")
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
     args = ap.parse_args()
