@@ -374,7 +374,7 @@ def commit(
     }
     text = json.dumps(manifest, indent=2, ensure_ascii=False)
     _write_atomic(folder / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
-    _fsync_dir(folder)
+    fsync_dir(folder)
     keep = {data_name(n, g) for n in DATA_FILES for g in {generation, previous} if g is not None}
     for name in DATA_FILES:
         stem, ext = name.rsplit(".", 1)
@@ -411,7 +411,7 @@ def lock(folder: Path, shared: bool = False) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

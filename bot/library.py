@@ -48,6 +48,7 @@ from .index import (
     ARTICLE_META,
     SentenceIndex,
     build_index,
+    fsync_dir,
     index_status,
     load_index,
     lock,
@@ -206,7 +207,7 @@ def _commit_add(
     _write_synced(seeds / f"{new_id}{META_SUFFIX}", json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
     new_index = update_index(settings.index, index, add=(article, vectors, windows, meta))
     os.replace(pending, seeds / f"{new_id}.txt")  # after the manifest: recover() settles a crash in between
-    _fsync_dir(seeds)
+    fsync_dir(seeds)
     info = next(a for a in articles(new_index) if a.id == new_id)
     return new_index, info
 
@@ -232,7 +233,7 @@ def remove_article(settings: Settings, embedder_model_id: str, article_id: str) 
         path = seeds / f"{article_id}.txt"
         if path.exists():
             os.replace(path, seeds / f".{article_id}.txt{REMOVING}")
-            _fsync_dir(seeds)
+            fsync_dir(seeds)
         new_index = update_index(settings.index, index, remove=article_id)
         (seeds / f".{article_id}.txt{REMOVING}").unlink(missing_ok=True)
         (seeds / f"{article_id}{META_SUFFIX}").unlink(missing_ok=True)
@@ -264,7 +265,7 @@ def recover(seeds: Path, folder: Path) -> list[str]:
             if not target.exists():
                 (seeds / f"{article_id}{META_SUFFIX}").unlink(missing_ok=True)
             done.append(f"{article_id}: {'add undone' if path.name.endswith(ADDING) else 'remove finished'}")
-    _fsync_dir(seeds)
+    fsync_dir(seeds)
     return done
 
 
@@ -385,14 +386,6 @@ def _write_synced(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_input(path: str, max_chars: int, stdin: Any = None) -> tuple[bytes, str]:
