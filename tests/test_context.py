@@ -71,3 +71,23 @@ def test_the_pipeline_gives_the_model_a_warm_section_of_a_long_article(settings)
     shown = llm.messages[-1][-1]["content"]
     assert "[151] Sentence 151" in shown and 20 < shown.count("\n[") < 60  # its section
     assert len(shown) < budget(4096) + 2000
+
+
+class ForgetfulLLM(FakeLLM):
+    """An LLM whose cache does not restore sections: every request re-reads its whole prompt."""
+
+    def stream(self, messages, max_tokens=200, stats=None, grammar=None):
+        if stats is not None:
+            stats.prompt_tokens = len(messages[-1]["content"]) // 3
+        yield from super().stream(messages, max_tokens, stats, grammar)
+
+
+def test_sections_the_cache_does_not_restore_are_not_used(settings):
+    text = "\n".join(s.text for s in article(200))
+    (settings.seeds / "long.txt").write_text(text, encoding="utf-8")
+    llm = ForgetfulLLM(settings, ["x [151]."] * 20)
+    bot = Bot(settings, embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
+    bot.build()
+    bot.warm("long")
+    bot.ask("Which one says w151x2 w151x4 w151x5 w151x6 w151x7 w151x8 w151x9?", article="long", engine="llm")
+    assert bot.last_context == "retrieved" and llm.messages[-1][-1]["content"].count("\n[") <= 5
