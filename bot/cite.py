@@ -14,6 +14,10 @@ it up (details and calibration in docs/llm.md):
    (same-language answers), or its embedding is close enough to a cited
    sentence's (cross-language answers: an English answer about a French
    article shares names and numbers, not words).
+
+``check_support`` is what the LLM engine used before the claim verifier
+(bot/verify.py), which keeps its overlap rule and replaces its cosine floor;
+it stays for comparison (bench/verify.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
-from .errors import BotError, QuestionError
+from .errors import AnswerError, BotError, QuestionError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,add,list,remove,index,eval,serve}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,verify,add,list,remove,index,eval,serve}")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English (- reads it from stdin)")
@@ -48,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
 
+    ver = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="check that each sentence of an answer is backed by the article sentences it cites as [n]",
+        description="Check any text against an article: every sentence must cite sentences [n] that say what it "
+        "says (names, numbers, dates, quotes, who said what, negations). Exit 0: every sentence supported; "
+        "1: one is not; 2: bad input.",
+    )
+    ver.add_argument("text", nargs="?", help="the answer, with [n] citations (- reads it from stdin)")
+    ver.add_argument("--article", metavar="ID", help="the article it cites (needed when several are indexed)")
+    ver.add_argument("--question", help="the question it answers: yes/no, how-many and when shapes, its names")
+    ver.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+    ver.add_argument(
+        "--batch",
+        type=Path,
+        metavar="FILE.jsonl",
+        help='one {"id"?, "answer", "article"?, "question"?} per line; prints one JSON line each',
+    )
     add = sub.add_parser(
         "add", parents=[common], help="add an article (text, Markdown, a saved HTML page or a PDF) to the index"
     )
@@ -68,7 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", parents=[common], help="evaluate against gold questions (JSONL or SQuAD)")
     ev.add_argument("gold", nargs="?", type=Path, help="gold JSONL file (see README)")
-    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file instead")
+    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file (PIAF too) instead")
+    ev.add_argument(
+        "--squad-mode",
+        choices=["paragraph", "article", "other-paragraph"],
+        default="paragraph",
+        help="paragraph: each question asked of its paragraph (default); article: of the whole article, "
+        "all paragraphs joined; other-paragraph: of another paragraph that lacks its answer (unanswerable)",
+    )
+    ev.add_argument("--limit", type=int, metavar="N", help="at most N questions, spread evenly over the file")
     ev.add_argument("--engine", choices=["auto", "llm", "extractive"], help="engine to evaluate (default auto)")
     ev.add_argument("--out", type=Path, default=Path("eval/out"), help="report folder (default eval/out)")
     ev.add_argument("--article", metavar="ID", help="only questions about this article")
@@ -94,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(bot, args.share)
         if args.command == "eval":
             return _eval(bot, args)
+        if args.command == "verify":
+            return _verify(bot, args)
         if args.command in ("add", "list", "remove"):
             return _library(bot, args)
         return _ask(bot, args)
@@ -178,7 +206,8 @@ def _library(bot: Any, args: argparse.Namespace) -> int:
 def _eval(bot: Any, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .evaluate import evaluate, load_squad, squad_workspace, write_report
+    from .datasets import load_squad
+    from .evaluate import evaluate, squad_workspace, write_report
     from .gold import load_gold
     from .pipeline import Bot
 
@@ -186,13 +215,15 @@ def _eval(bot: Any, args: argparse.Namespace) -> int:
         raise QuestionError("give a gold JSONL file or --squad FILE.json (one of them)")
     if args.squad is not None:
         work = squad_workspace()
-        items = load_squad(args.squad, work / "seeds")
+        qa = load_squad(args.squad, args.squad_mode).sample(args.limit)
+        qa.write_articles(work / "seeds")
+        items = qa.items
         bot = Bot(replace(bot.settings, seeds=work / "seeds", index=work / "index"))
-        title = f"Evaluation on {args.squad.name}"
+        title = f"Evaluation on {args.squad.name} ({args.squad_mode} mode)"
     else:
         if not args.gold.is_file():
             raise QuestionError(f"gold file {args.gold} does not exist")
-        items = load_gold(args.gold, bot.index.sentences)
+        items = load_gold(args.gold, bot.index.sentences)[: args.limit]
         title = f"Evaluation on {args.gold}"
     if args.article:
         items = [i for i in items if (i.article or bot.index.article_ids[0]) == args.article]
@@ -203,7 +234,8 @@ def _eval(bot: Any, args: argparse.Namespace) -> int:
     print(
         f"{len(items)} questions, engine {engine}: answer accuracy {100 * m['answer_accuracy']:.1f}%, "
         f"answer+citation {100 * m['answer_cited']:.1f}%, unanswerable abstained "
-        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}"
+        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}, "
+        f"confidence AUROC {m['confidence_auroc']:.3f}, ECE {m['confidence_ece']:.3f}"
     )
     print(f"report: {report}")
     return 0
@@ -278,3 +310,73 @@ def _batch(bot: Any, args: argparse.Namespace) -> int:
             out = {"id": item_id, "error": str(e)} if item_id is not None else {"error": str(e)}
         print(json.dumps(out, ensure_ascii=False), flush=True)
     return 0
+
+
+def _verify(bot: Any, args: argparse.Namespace) -> int:
+    if args.batch is not None:
+        if args.text:
+            raise AnswerError("give either a text or --batch FILE, not both")
+        return _verify_batch(bot, args)
+    if args.text is None:
+        raise AnswerError('no text given: bot verify --article ID "… 10 000 soldats [5]." (or - to read stdin)')
+    text = args.text
+    if text == "-":
+        data = sys.stdin.buffer.read(200_001)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise AnswerError(f"the text on standard input is not valid UTF-8 (byte {e.start}): send UTF-8") from None
+    result = bot.verify(text, article=args.article, question=args.question)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return 0 if result.supported else 1
+    print(render_verification(result))
+    return 0 if result.supported else 1
+
+
+def render_verification(result: Any) -> str:
+    """The verdicts as the CLI prints them: one line per sentence, its reasons below."""
+    n_bad = sum(not s.supported for s in result.sentences)
+    head = (
+        "supported: every sentence rests on what it cites"
+        if result.supported
+        else f"NOT SUPPORTED: {n_bad} of {len(result.sentences)} sentence(s) fail"
+        + (", and the answer's shape" if result.answer_reasons else "")
+    )
+    lines = [head]
+    for i, s in enumerate(result.sentences, 1):
+        lines.append(f"{i}. {'ok ' if s.supported else 'NO '} {s.text}")
+        lines += [f"     - {r}" for r in s.reasons]
+        lines += [f"     · {n}" for n in s.notes]
+    lines += [f"answer: {r}" for r in result.answer_reasons]
+    return "\n".join(lines)
+
+
+def _verify_batch(bot: Any, args: argparse.Namespace) -> int:
+    try:
+        lines = args.batch.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise AnswerError(f"cannot read batch file {args.batch}: {e}") from None
+    worst = 0
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        out: dict[str, Any]
+        item_id = None
+        try:
+            item = json.loads(line)
+            if not isinstance(item, dict) or not isinstance(item.get("answer"), str):
+                raise AnswerError(f'line {lineno}: expected an object with an "answer" string')
+            item_id = item.get("id")
+            article = item.get("article") or args.article
+            result = bot.verify(item["answer"], article=article, question=item.get("question"))
+            out = {"id": item_id, **result.to_json()}
+            worst = max(worst, 0 if result.supported else 1)
+        except json.JSONDecodeError as e:
+            out = {"id": item_id, "error": f"line {lineno} is not valid JSON: {e.msg}"}
+            worst = 2
+        except BotError as e:
+            out = {"id": item_id, "error": str(e)}
+            worst = 2
+        print(json.dumps(out, ensure_ascii=False), flush=True)
+    return worst

@@ -29,3 +29,7 @@ class IndexStateError(BotError):
 
 class ModelError(BotError):
     """A model package is missing or its files fail verification."""
+
+
+class AnswerError(BotError):
+    """A text given to ``bot verify`` cannot be checked (empty, no citation, a number out of range)."""

@@ -14,16 +14,15 @@ as its retrieved sentences (``bot/context.py``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from .cite import Parsed, Support, check_support, is_abstention, parse_citations
+from .cite import Parsed, Support, is_abstention, parse_citations
 from .context import CHARS_PER_TOKEN, RESERVED_TOKENS, plan_context  # noqa: F401 - the budget lives there now
-from .extractive import asks_quantity, asks_time, has_count, has_time
 from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence
+from .verify import Verification, verify
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,8 @@ class Generated:
     support: Support
     shown: tuple[Sentence, ...]  # what the model was given
     stats: GenerationStats
-    mode: str = "article"  # "article", "section" or "retrieved" (bot/context.py)
+    verification: Verification | None = None  # the claim check, per answer sentence (bot/verify.py)
+    mode: str = "article"  # what the model read: "article", "section" or "retrieved" (bot/context.py)
     section: str | None = None  # the section's key in "section" mode
 
 
@@ -63,12 +63,8 @@ AGREEMENT_TOP = 3
 
 
 def answers_question(request: Request, parsed: Parsed) -> Support:
-    """Cheap checks that the answer is about what was asked, not just true."""
-    answer = re.sub(r"\[\d+\]", " ", parsed.text)
-    if asks_quantity(request.question) and not has_count(answer):
-        return Support(False, "the question asks for a quantity and the answer has no number")
-    if asks_time(request.question) and not has_time(answer):
-        return Support(False, "the question asks when and the answer has no time expression")
+    """A cheap check that the answer is about what was asked, not just true (the
+    answer's shape, yes/no, how many, when, is the verifier's)."""
     top = [h.sentence.n for h in request.hits if h.sentence.article_id == request.article_id][:AGREEMENT_TOP]
     if top and not set(parsed.cited) & set(top):
         return Support(False, f"cites {list(parsed.cited)}, none of the retrieved {sorted(top)}")
@@ -123,8 +119,11 @@ def generate(
     prompts: Prompts,
     request: Request,
     max_tokens: int,
-    similarity: Callable[[str, Sequence[int]], float] | None = None,
+    check: Callable[[str, str], Verification] | None = None,
 ) -> Iterator[str | Generated]:
+    """Stream the model's answer, then check it. ``check(answer, question)`` is
+    the claim verifier bound to the article (``Bot`` passes one that uses the
+    embedder); without it, the lexical checks alone."""
     plan = plan_context(
         request.article_id,
         request.article_sentences,
@@ -146,12 +145,17 @@ def generate(
     # "The article does not say X, but [3] says Y" cites something: it is an
     # answer (a corrected premise, say) and stands or falls on its citations.
     if is_abstention(parsed.text) and not parsed.cited:
-        yield Generated(text, parsed, True, Support(True, "abstained"), tuple(shown), stats, plan.mode, plan.section)
+        yield Generated(
+            text, parsed, True, Support(True, "abstained"), tuple(shown), stats, mode=plan.mode, section=plan.section
+        )
         return
-    by_n = {s.n: s.text for s in shown}
-    support = check_support(parsed.text, by_n, similarity)
+    if check is not None:
+        verification = check(parsed.text, request.question)
+    else:
+        verification = verify(parsed.text, request.article_sentences, request.question)
+    support = Support(verification.supported, verification.reason)
     if support.ok:
         support = answers_question(request, parsed)
     if parsed.removed and support.ok:
         support = Support(True, f"removed invented citation(s) {list(parsed.removed)}")
-    yield Generated(text, parsed, False, support, tuple(shown), stats, plan.mode, plan.section)
+    yield Generated(text, parsed, False, support, tuple(shown), stats, verification, plan.mode, plan.section)

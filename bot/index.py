@@ -112,11 +112,13 @@ class SentenceIndex:
     sentences: list[Sentence]
     manifest: dict[str, Any]
     sources: dict[str, str | None] = field(default_factory=dict)  # article id -> URL
+    langs: dict[str, str] = field(default_factory=dict)  # article id -> language, e.g. "fr"
     ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # article id -> rows
 
     def __post_init__(self) -> None:
         for meta_id, meta in self.manifest["articles"].items():
             self.sources[meta_id] = meta.get("source_url")
+            self.langs[meta_id] = meta.get("lang") or "en"
         for i, s in enumerate(self.sentences):
             lo, _ = self.ranges.get(s.article_id, (i, i))
             self.ranges[s.article_id] = (lo, i + 1)

@@ -19,7 +19,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from . import library
+from .confidence import Calibration, assess
 from .config import Settings
 from .context import CHARS_PER_TOKEN, chars, warm_plan
 from .embed import Embedder, SentenceTransformerEmbedder
@@ -33,6 +36,7 @@ from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .types import Answer, Citation, Hit, Sentence
+from .verify import Verification, Verifier, check_input
 
 ENGINES = ("auto", "llm", "extractive")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -100,6 +104,7 @@ class Bot:
         self._lock = threading.RLock()
         self.warnings: list[str] = []  # skipped articles at the last build
         self._llm: LocalLLM | None = llm
+        self._verifier: Verifier | None = None
         self.last_stats: GenerationStats | None = None  # of the last LLM generation
         self.last_context: str | None = None  # and what it read (bot/context.py)
         self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
@@ -254,18 +259,25 @@ class Bot:
         assert self._retriever is not None
         if article is not None and article not in self._retriever.index.ranges:
             self._explain_unknown(article)
-        found = self._retriever.search(q, top_k or self.settings.top_k, article, history)
-        t2 = time.perf_counter()
         lang = detect(q, hint=_history_lang(history))
-        extractive = answer_extractive(q, found.hits, lang, found.background)
+        found = self._retriever.search(q, top_k or self.settings.top_k, article, history, lang=lang)
+        _, confidence = assess(q, found, self.calibration)
+        threshold = self.threshold
+        t2 = time.perf_counter()
+        extractive = answer_extractive(q, found.hits, lang, confidence, threshold)
         timings = {"index_ms": (t1 - t0) * 1000, "retrieval_ms": (t2 - t1) * 1000}
         notices = [index_notice] if index_notice else []
 
         answer = extractive
-        if engine in ("llm", "auto") and found.hits:
+        unsure = confidence is not None and confidence < threshold
+        if engine in ("llm", "auto") and found.hits and unsure:
+            # One decision for both engines: below the operating point the LLM is
+            # not asked (its answer would be shown only if it said "not found").
+            answer = Answer(q, ABSTAIN.get(lang, ABSTAIN["en"]), "llm", True, lang, (), tuple(found.hits))
+        elif engine in ("llm", "auto") and found.hits:
             try:
                 llm_answer: Answer | None = None
-                for item in self._generate(q, lang, found, article, history, notices):
+                for item in self._generate(q, lang, found, article, history, notices, confidence):
                     if isinstance(item, Answer):
                         llm_answer = item
                     else:
@@ -277,16 +289,23 @@ class Bot:
                     raise
                 notices.append(f"LLM unavailable ({e}); answered extractively")
         t3 = time.perf_counter()
-        if answer.engine == "extractive":
+        if answer.engine == "extractive" or answer.abstained:
             yield answer.answer
         first = self.last_stats.first_token_ms if answer.engine == "llm" and self.last_stats else None
         timings.update(answer_ms=(t3 - t2) * 1000, total_ms=(t3 - t0) * 1000)
         if first is not None:
             timings["first_token_ms"] = (t2 - t0) * 1000 + first
-        yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None)
+        yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None, confidence=confidence)
 
     def _generate(
-        self, q: str, lang: str, found: Retrieval, article: str | None, history: History, notices: list[str]
+        self,
+        q: str,
+        lang: str,
+        found: Retrieval,
+        article: str | None,
+        history: History,
+        notices: list[str],
+        confidence: float | None,
     ) -> Iterator[str | Answer]:
         """The LLM's answer, or the extractive one (with a notice) when its citations fail."""
         assert self._retriever is not None and self._index is not None
@@ -299,7 +318,7 @@ class Bot:
             self.prompts,
             request,
             self.settings.llm_max_tokens,
-            similarity=lambda text, numbers: self._retriever.similarity(text, article_id, numbers),  # type: ignore[union-attr]
+            check=lambda text, question: self._check(text, article_id, question),
         ):
             if isinstance(item, Generated):
                 generated = item
@@ -319,7 +338,8 @@ class Bot:
             notices.append(
                 f"the LLM's answer failed the citation check ({generated.support.reason}); extractive answer shown"
             )
-            yield answer_extractive(q, found.hits, lang, found.background)
+            fallback = answer_extractive(q, found.hits, lang, confidence, self.threshold)
+            yield replace(fallback, verification=generated.verification)
             return
         if generated.parsed.removed:
             notices.append(
@@ -334,13 +354,57 @@ class Bot:
             if score is None and found.query is not None:
                 score = self._retriever.score(found.query, article_id, n)
             citations.append(Citation(n, s.id, s.article_id, s.text, s.start, s.end, round(float(score or 0.0), 4)))
-        yield Answer(q, generated.parsed.text, "llm", False, lang, tuple(citations), tuple(found.hits))
+        answer = Answer(q, generated.parsed.text, "llm", False, lang, tuple(citations), tuple(found.hits))
+        yield replace(answer, verification=generated.verification)
+
+    # -- claims ------------------------------------------------------------
+    def verify(self, text: str, article: str | None = None, question: str | None = None) -> Verification:
+        """Check any answer that cites an article's sentences as [n]: a verdict per
+        sentence, with reasons (bot/verify.py). ``article`` may be left out when
+        the index holds one article; ``question`` lets the shape checks and the
+        question's names apply."""
+        index, _ = self.ensure_index()
+        if article is None:
+            if len(index.article_ids) != 1:
+                raise ArticleError(f"give the article to check against (--article ID): {', '.join(index.article_ids)}")
+            article = index.article_ids[0]
+        if article not in index.ranges:
+            self._explain_unknown(article)
+        lo, hi = index.ranges[article]
+        text = check_input(text, hi - lo, article)
+        if question is not None:
+            question = clean_question(question, self.settings.max_question_chars)
+        return self._check(text, article, question)
+
+    def _check(self, text: str, article_id: str, question: str | None) -> Verification:
+        assert self._index is not None
+        index = self._index
+        lo, hi = index.ranges[article_id]
+        if self._verifier is None:
+            self._verifier = Verifier(self.embedder.embed_queries)
+        lang = str(index.manifest["articles"].get(article_id, {}).get("lang", "unknown"))
+
+        def vectors(_: None) -> np.ndarray:
+            return np.asarray(index.faiss_index.reconstruct_n(lo, hi - lo))
+
+        return self._verifier.verify(text, index.sentences[lo:hi], question, lang, vectors)
 
     @property
     def llm(self) -> LocalLLM:
         if self._llm is None:
             self._llm = LocalLLM(self.settings)
         return self._llm
+
+    @property
+    def calibration(self) -> Calibration:
+        return Calibration.load()
+
+    @property
+    def threshold(self) -> float:
+        """The operating point: ARTICLE_QA_MIN_CONFIDENCE, else the calibration's."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        return self.calibration.threshold
 
     @property
     def prompts(self) -> Prompts:

@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .verify import Verification
 
 
 def _cut(text: str, n: int = 60) -> str:
@@ -83,6 +87,12 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=(), repr=False)  # what retrieval returned
     timings_ms: dict[str, float] = field(default_factory=dict)
     notice: str | None = None  # e.g. "index rebuilt", "LLM unavailable"
+    # Calibrated probability that the article answers the question and that the
+    # cited evidence holds the answer (bot/confidence.py); None when not assessed.
+    confidence: float | None = None
+    # the claim check of the LLM's answer (bot/verify.py): of the answer shown,
+    # or of the one replaced by the extractive answer
+    verification: Verification | None = field(default=None, repr=False)
 
     def to_json(self, id: str | None = None) -> dict[str, object]:
         """The stable ``--json`` shape documented in the README."""
@@ -95,9 +105,12 @@ class Answer:
             engine=self.engine,
             abstained=self.abstained,
             lang=self.lang,
+            confidence=self.confidence,
             citations=[c.__dict__.copy() for c in self.citations],
             timings_ms={k: round(v, 2) for k, v in self.timings_ms.items()},
         )
         if self.notice:
             out["notice"] = self.notice
+        if self.verification is not None:
+            out["verification"] = self.verification.to_json()
         return out

@@ -95,9 +95,15 @@ def test_escape_text_neutralises_markdown():
 
 
 def test_sessions_do_not_share_conversations(ui_bot):
-    a = list(respond(ui_bot, Q, [], Session(), "llm", None))[-1][1]
-    b = Session()
-    assert a.turns and not b.turns
+    # Two sessions talking in turns: each keeps its own turns, and a session
+    # handed in is never changed in place (gr.State may hand the same object back).
+    a0, b0 = Session(), Session()
+    a1 = list(respond(ui_bot, Q, [], a0, "llm", None))[-1][1]
+    b1 = list(respond(ui_bot, "Qui est Mark Rutte ?", [], b0, "extractive", None))[-1][1]
+    a2 = list(respond(ui_bot, "Et où ?", [], a1, "extractive", None))[-1][1]
+    assert a0.turns == [] and b0.turns == []
+    assert [q for q, _ in a2.turns] == [Q, "Et où ?"] and [q for q, _ in a1.turns] == [Q]
+    assert [q for q, _ in b1.turns] == ["Qui est Mark Rutte ?"]
 
 
 # -- what a newcomer sees: escapes, readiness, the add-article control ---------
@@ -166,18 +172,6 @@ def test_a_question_during_warm_up_is_told_at_once_how_long_is_left(ui_bot):
     assert warmup.status() == "LLM ready."
 
 
-def test_auto_during_warm_up_answers_extractively_and_says_for_how_long(ui_bot):
-    import time
-
-    from bot.ui import Warmup
-
-    warmup = Warmup(SlowWarm(ui_bot, 1.0))  # type: ignore[arg-type]
-    warmup.start()
-    time.sleep(0.1)
-    final = list(respond(ui_bot, Q, [], Session(), "auto", None, warmup=warmup))[-1][0][-1]["content"]
-    assert "engine: extractive" in final and "the LLM is still loading (about" in as_shown(final)
-
-
 def test_adding_an_article_from_the_chat(ui_bot):
     from bot.ui import add_article
 
@@ -216,3 +210,20 @@ def test_bad_articles_get_one_line_in_the_chat_and_nothing_changes(ui_bot, setti
     content = chat[-1]["content"]
     assert content.startswith('<span class="notice">') and message in as_shown(content) and "\n" not in content
     assert snapshot(settings.index, settings.seeds) == before
+
+
+def test_a_question_while_the_llm_loads_is_answered_extractively_and_says_so(ui_bot):
+    import time
+
+    from bot.ui import Warmup
+
+    warmup = Warmup(SlowWarm(ui_bot, 1.0))  # type: ignore[arg-type]
+    warmup.start()
+    time.sleep(0.1)
+    chat, session, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, warmup=warmup))[-1]
+    final = chat[-1]["content"]
+    assert "engine: extractive" in final and "the LLM is still loading" in as_shown(final)
+    assert ui_bot.llm.messages == []  # the model was not asked
+    time.sleep(1.2)
+    chat, _, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, warmup=warmup))[-1]
+    assert "engine: llm" in chat[-1]["content"] and len(ui_bot.llm.messages) == 1
