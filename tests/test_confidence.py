@@ -114,8 +114,10 @@ def test_probability_grows_with_the_evidence():
     model = Calibration.load()
     texts = ["Le ministre a parlé.", "Environ 10 000 soldats nord-coréens ont été envoyés en Russie.", "Fin."]
     strong = features(evidence(Q, texts, [0.80, 0.90, 0.70], [0.0, 4.0, 0.0]), [hit(2, texts, 0.9)])
-    weak = features(evidence("Quelle est la recette de la ratatouille ?", texts, [0.76, 0.77, 0.76], [0, 0, 0]),
-                    [hit(2, texts, 0.77)])
+    weak = features(
+        evidence("Quelle est la recette de la ratatouille ?", texts, [0.76, 0.77, 0.76], [0, 0, 0]),
+        [hit(2, texts, 0.77)],
+    )
     assert 0.0 <= model.probability(weak) < model.threshold <= model.probability(strong) <= 1.0
 
 

@@ -154,7 +154,7 @@ def test_a_second_builder_waits_for_the_lock(fake_bot: Bot, settings):
     # files as "stale" while it writes them.
     import threading
 
-    from bot.index import _lock
+    from bot.index import lock as _lock
 
     fake_bot.build()
     manifest = (settings.index / MANIFEST).read_bytes()

@@ -282,13 +282,15 @@ def test_an_article_too_long_for_the_context_is_given_as_its_retrieved_sentences
     hits = fake_bot.retrieve(Q, top_k=3)
     request = Request(Q, "fr", SEED_ID, index.sentences, hits)
     assert len(context_sentences(request, 4096)) == 14
-    shown = context_sentences(request, 1500)  # 100 tokens for the article: too few
+    shown = context_sentences(request, 2400)  # 1,000 tokens for the article: too few for it, enough for 3 sentences
     assert [s.n for s in shown] == sorted(h.sentence.n for h in hits)
     assert len(context_sentences(request, 4096, mode="retrieved")) == 3
 
 
-@pytest.mark.parametrize("history, question, lang", [("Qui est Sabrina Singh ?", "Kiev?", "fr"),
-                                                       ("Who is Sabrina Singh?", "Et Lavrov?", "en")])
+@pytest.mark.parametrize(
+    "history, question, lang",
+    [("Qui est Sabrina Singh ?", "Kiev?", "fr"), ("Who is Sabrina Singh?", "Et Lavrov?", "en")],
+)
 def test_a_question_too_short_to_tell_takes_the_language_of_the_conversation(fake_bot, history, question, lang):
     assert fake_bot.ask(question).lang != lang  # alone, the detector guesses the other language
     assert fake_bot.ask(question, history=[[history, "…"]]).lang == lang
