@@ -130,7 +130,11 @@ def render_answer(answer: Answer) -> str:
 
 def timing_line(answer: Answer) -> str:
     t = answer.timings_ms
-    bits = [f"engine: {answer.engine}", f"retrieval {t.get('retrieval_ms', 0):.0f} ms"]
+    bits = [f"engine: {answer.engine}"]
+    if answer.confidence is not None:
+        # the calibrated probability that the article answers and the citation holds it
+        bits.append(f"confidence {answer.confidence:.0%}")
+    bits.append(f"retrieval {t.get('retrieval_ms', 0):.0f} ms")
     if "first_token_ms" in t:
         bits.append(f"first token {t['first_token_ms'] / 1000:.1f} s")
     bits.append(f"total {t.get('total_ms', 0) / 1000:.1f} s")

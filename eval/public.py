@@ -14,6 +14,8 @@ it says so and runs the gold splits only.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import shutil
 import sys
 import tempfile
@@ -50,7 +52,7 @@ def run(qa: QASet, engine: str, out: Path, settings: Settings) -> EvalResult:
     return result
 
 
-def summary(results: dict[str, EvalResult], engine: str, limit: int | None) -> str:
+def summary(results: dict[str, dict[str, float]], engine: str, limit: int | None) -> str:
     lines = [
         f"# The bot on public data ({engine} engine)",
         "",
@@ -63,10 +65,10 @@ def summary(results: dict[str, EvalResult], engine: str, limit: int | None) -> s
         "| set | " + " | ".join(c for c, _, _ in COLUMNS) + " |",
         "|---|" + "---:|" * len(COLUMNS),
     ]
-    for name, r in results.items():
+    for name, metrics in results.items():
         cells = []
         for _, key, pct in COLUMNS:
-            v = r.metrics[key]
+            v = metrics[key]
             cells.append("–" if v != v else (f"{100 * v:.1f}" if pct else (f"{v:.3f}" if v % 1 else f"{v:.0f}")))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -88,14 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     for split in ("dev", "test"):
         if f"gold-{split}" in wanted:
             sets.append(gold_set(ROOT / "eval" / "gold" / f"{split}.jsonl", f"gold-{split}"))
-    results = {}
     for qa in sets:
-        results[qa.name] = run(qa.sample(args.limit), args.engine, args.out, settings)
+        run(qa.sample(args.limit), args.engine, args.out, settings)
         print(f"{qa.name}: done", file=sys.stderr)
+    # the summary holds every set evaluated so far with this engine, this run's and earlier ones
+    results = {}
+    for name in [*PUBLIC_SETS, "gold-dev", "gold-test"]:
+        path = args.out / name / "metrics.json"
+        if path.is_file():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("engine") == args.engine:
+                results[name] = {k: (math.nan if v is None else v) for k, v in saved["metrics"].items()}
     text = summary(results, args.engine, args.limit)
     args.summary.mkdir(parents=True, exist_ok=True)
     (args.summary / f"{args.engine}.md").write_text(text, encoding="utf-8")
-    for name in results:
+    for name in (qa.name for qa in sets):
         shutil.copy(args.out / name / "risk_coverage.png", args.summary / f"{args.engine}-{name}.png")
     print(text)
     return 0

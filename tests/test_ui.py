@@ -227,3 +227,11 @@ def test_a_question_while_the_llm_loads_is_answered_extractively_and_says_so(ui_
     time.sleep(1.2)
     chat, _, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, warmup=warmup))[-1]
     assert "engine: llm" in chat[-1]["content"] and len(ui_bot.llm.messages) == 1
+
+
+def test_the_confidence_is_shown_next_to_the_engine():
+    from bot.ui import timing_line
+
+    line = timing_line(Answer("q", "x [1].", "extractive", False, "fr", confidence=0.834))
+    assert line.startswith("engine: extractive · confidence 83%")
+    assert "confidence" not in timing_line(Answer("q", "x", "extractive", True, "fr"))
