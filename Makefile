@@ -7,7 +7,7 @@ QUESTION ?= Combien de soldats nord-coréens ont été envoyés en Russie ?
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup run test lint bench clean chromium
+.PHONY: setup run test lint bench clean chromium screenshot
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ test: setup chromium
 	$(BIN)/ruff check bot tests bench eval app.py
 	$(BIN)/mypy
 	out=$$(mktemp -d) && $(BIN)/python -m bench --quick --out "$$out" && rm -rf "$$out"
+
+# The README's picture: the browser test, saving its screenshot over docs/screenshot.png.
+screenshot: setup chromium
+	$(BIN)/python -m pytest tests/test_browser.py --screenshot docs/screenshot.png
 
 bench: setup
 	$(BIN)/python -m bench

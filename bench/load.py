@@ -133,15 +133,16 @@ def run_session(
 
 
 @contextmanager
-def serve(settings: Settings, startup_s: float = 300.0) -> Iterator[tuple[str, int]]:
-    """The app as a real server process on a free loopback port: (url, pid).
+def serve(settings: Settings, startup_s: float = 300.0, engine: str = "extractive") -> Iterator[tuple[str, int]]:
+    """The app as a real server process on a free loopback port: (url, pid);
+    ``engine`` is its default engine (auto or llm warm the LLM up in the background).
 
     Its output goes to a log file: an unread pipe fills up and stalls a server
     that logs, and reading it to report a failed start would wait for its end."""
     port = free_port()
     env = {
         **os.environ,
-        "ARTICLE_QA_ENGINE": "extractive",
+        "ARTICLE_QA_ENGINE": engine,
         "HF_HUB_OFFLINE": "1",
         "OMP_WAIT_POLICY": "PASSIVE",
         "GRADIO_ANALYTICS_ENABLED": "False",

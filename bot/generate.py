@@ -8,7 +8,8 @@ then check the answer's citations in code before anyone relies on it.
 The model sees the whole article, numbered, ahead of the question (so the
 article stays in the KV cache), and writes under a grammar that makes every
 sentence end in citations (``answer_grammar``). A long article that would not
-fit is given as its retrieved sentences only.
+fit is given as one of its sections once that section is in the cache, else
+as its retrieved sentences (``bot/context.py``).
 """
 
 from __future__ import annotations
@@ -17,15 +18,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .cite import Parsed, Support, is_abstention, parse_citations
+from .context import CHARS_PER_TOKEN, RESERVED_TOKENS, plan_context  # noqa: F401 - the budget lives there now
 from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence
 from .verify import Verification, verify
-
-# Tokens kept free for the system prompt, the examples, the question and the
-# answer when deciding whether a whole article fits in the context window.
-RESERVED_TOKENS = 1400
-CHARS_PER_TOKEN = 3.0  # French news text with Qwen's tokenizer: ~3.2 measured
 
 
 @dataclass(frozen=True)
@@ -36,6 +33,7 @@ class Request:
     article_sentences: Sequence[Sentence]
     hits: Sequence[Hit]  # retrieval results, best first
     history: Sequence[Sequence[str]] = ()
+    warm: frozenset[str] = frozenset()  # sections of long articles already in the LLM's cache
 
 
 @dataclass(frozen=True)
@@ -47,16 +45,15 @@ class Generated:
     shown: tuple[Sentence, ...]  # what the model was given
     stats: GenerationStats
     verification: Verification | None = None  # the claim check, per answer sentence (bot/verify.py)
+    mode: str = "article"  # what the model read: "article", "section" or "retrieved" (bot/context.py)
+    section: str | None = None  # the section's key in "section" mode
 
 
 def context_sentences(request: Request, n_ctx: int, mode: str = "article") -> list[Sentence]:
-    """The whole article when it fits, else the retrieved sentences in reading order."""
-    budget_chars = (n_ctx - RESERVED_TOKENS) * CHARS_PER_TOKEN
-    fits = sum(len(s.text) + 6 for s in request.article_sentences) <= budget_chars
-    if fits and mode == "article":
-        return list(request.article_sentences)
-    chosen = [h.sentence for h in request.hits if h.sentence.article_id == request.article_id]
-    return sorted(chosen, key=lambda s: s.n)
+    """What the model is shown (bot/context.py): the whole article when it fits, else a
+    warm section, else the retrieved sentences in reading order."""
+    plan = plan_context(request.article_id, request.article_sentences, request.hits, n_ctx, mode, request.warm)
+    return list(plan.sentences)
 
 
 # The LLM's citations must meet retrieval's top sentences: a 1.5B model that
@@ -127,7 +124,15 @@ def generate(
     """Stream the model's answer, then check it. ``check(answer, question)`` is
     the claim verifier bound to the article (``Bot`` passes one that uses the
     embedder); without it, the lexical checks alone."""
-    shown = context_sentences(request, llm.settings.llm_context, llm.settings.llm_context_mode)
+    plan = plan_context(
+        request.article_id,
+        request.article_sentences,
+        request.hits,
+        llm.settings.llm_context,
+        llm.settings.llm_context_mode,
+        request.warm,
+    )
+    shown = list(plan.sentences)
     messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
     allowed = {s.n for s in shown}
@@ -140,7 +145,9 @@ def generate(
     # "The article does not say X, but [3] says Y" cites something: it is an
     # answer (a corrected premise, say) and stands or falls on its citations.
     if is_abstention(parsed.text) and not parsed.cited:
-        yield Generated(text, parsed, True, Support(True, "abstained"), tuple(shown), stats)
+        yield Generated(
+            text, parsed, True, Support(True, "abstained"), tuple(shown), stats, mode=plan.mode, section=plan.section
+        )
         return
     if check is not None:
         verification = check(parsed.text, request.question)
@@ -151,4 +158,4 @@ def generate(
         support = answers_question(request, parsed)
     if parsed.removed and support.ok:
         support = Support(True, f"removed invented citation(s) {list(parsed.removed)}")
-    yield Generated(text, parsed, False, support, tuple(shown), stats, verification)
+    yield Generated(text, parsed, False, support, tuple(shown), stats, verification, plan.mode, plan.section)

@@ -26,7 +26,7 @@ from typing import Any
 from .errors import ArticleError
 from .types import Article, Sentence
 
-_SOURCE = re.compile(r"^\s*(?:source|lien|url)\s*:\s*(https?://\S+)\s*$", re.IGNORECASE)
+SOURCE_LINE = re.compile(r"^\s*(?:source|lien|url)\s*:\s*(https?://\S+)\s*$", re.IGNORECASE)
 # Whole lines that are page furniture, not article text.
 _BOILERPLATE = re.compile(
     r"^\s*(?:comments?|commentaires?|commenter|partager|share|imprimer|print"
@@ -79,7 +79,7 @@ def parse_article(article_id: str, raw_text: str, sha256: str = "") -> Article:
     source_url = None
     paragraphs = []
     for line in text.split("\n"):
-        m = _SOURCE.match(line)
+        m = SOURCE_LINE.match(line)
         if m:
             source_url = source_url or m.group(1)
             continue

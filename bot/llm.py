@@ -40,6 +40,7 @@ class GenerationStats:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+CACHE_RAM_MIB = 8192
 # n-gram speculative decoding (bench/llm_results.md has the measurement).
 SPEC_NGRAM = 2
 SPEC_DRAFT = 8
@@ -91,6 +92,11 @@ class LocalLLM:
             params.cpuparams_batch.n_threads = self.settings.llm_threads
             params.warmup = False
             params.cache_prompt = True
+            # Host memory for prompt states the slot moved away from (a long
+            # article's sections, bot/context.py). 2 GiB lost the second long
+            # article's sections in bench.longarticle (every question on them
+            # re-read its section); llama.cpp's default, 8 GiB, kept both.
+            params.cache_ram_mib = CACHE_RAM_MIB
             params.sampling.temp = 0.0  # greedy: the same question gets the same answer
             params.sampling.top_k = 1
             params.sampling.seed = 0

@@ -120,3 +120,55 @@ def percentile(values: Sequence[float], p: float) -> float:
     k = (len(vals) - 1) * p / 100
     lo, hi = math.floor(k), math.ceil(k)
     return vals[lo] + (vals[hi] - vals[lo]) * (k - lo)
+
+
+# ---------------------------------------------------------------- confidence
+
+
+def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half); NaN
+    without both classes. The Mann-Whitney statistic, by ranks."""
+    pos = [s for s, p in zip(scores, positive, strict=True) if p]
+    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
+    if not pos or not neg:
+        return math.nan
+    ordered = sorted(scores)
+    rank: dict[float, float] = {}
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j < len(ordered) and ordered[j] == ordered[i]:
+            j += 1
+        rank[ordered[i]] = (i + j + 1) / 2  # average 1-based rank of the tie group
+        i = j
+    u = sum(rank[s] for s in pos) - len(pos) * (len(pos) + 1) / 2
+    return u / (len(pos) * len(neg))
+
+
+def expected_calibration_error(probs: Sequence[float], correct: Sequence[bool], bins: int = 10) -> float:
+    """ECE: the gap between confidence and accuracy, averaged over equal-width
+    bins weighted by how many predictions fall in each; NaN for no predictions."""
+    if not probs:
+        return math.nan
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, p in enumerate(probs) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if idx:
+            conf = sum(probs[i] for i in idx) / len(idx)
+            acc = sum(correct[i] for i in idx) / len(idx)
+            total += len(idx) / len(probs) * abs(conf - acc)
+    return total
+
+
+def risk_coverage(probs: Sequence[float], correct: Sequence[bool]) -> list[tuple[float, float, float]]:
+    """(threshold, coverage, accuracy of the answered) for every distinct
+    threshold, most confident first: answering only above the threshold."""
+    order = sorted(range(len(probs)), key=lambda i: -probs[i])
+    out = []
+    right = 0
+    for k, i in enumerate(order, 1):
+        right += bool(correct[i])
+        if k == len(order) or probs[order[k]] != probs[i]:
+            out.append((probs[i], k / len(order), right / k))
+    return out

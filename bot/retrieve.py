@@ -18,9 +18,11 @@ small toll. A self-contained question ("Who is the NATO secretary general?"
 after a question about troop numbers) is searched on its own: mixing in the
 previous question pulled such questions back to the previous topic.
 
-Background. ``Retrieval.background`` is the median score over the searched
-sentences: off-topic questions score uniformly, answerable ones stand out
-from it, which the extractive engine uses to decide whether to abstain.
+Hybrid ranking. Every sentence of the searched article is scored exactly,
+dense and lexical (BM25, bot/lexical.py); the order is the dense score plus a
+small lexical share (``fuse``). ``Hit.score`` stays the dense score, the
+number a reader can compare. ``Retrieval.evidence`` is what the confidence
+model reads (bot/confidence.py).
 """
 
 from __future__ import annotations
@@ -31,17 +33,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .confidence import PRECISION, Evidence
 from .embed import Embedder
 from .errors import ArticleError
 from .index import SentenceIndex
-from .types import Hit
+from .lang import detect
+from .lexical import LexicalCache, LexicalIndex
+from .types import Hit, Sentence
 
 SENTENCE_WEIGHT = 0.7  # the rest goes to the window; calibrated on eval/gold/dev.jsonl
 # What the contextual query pays against the question alone (cosine units):
 # large enough that an unrelated new question is not pulled back to the
 # previous topic, small enough that a pronoun-only follow-up finds its sentence.
 HISTORY_TOLL = 0.02
-BACKGROUND_SAMPLE = 2048  # rows used to estimate the median score
+# Hybrid ranking: the dense score plus LEXICAL_WEIGHT x BM25 / the pool's best
+# BM25 (``fuse``). Chosen on the public sets and the dev split, every set
+# weighing the same (docs/calibration.md has the table; reciprocal-rank fusion
+# was tried and ranked fewer answer sentences first). Across languages BM25
+# matches only names and numbers, so it counts for less.
+LEXICAL_WEIGHT = 0.04
+LEXICAL_WEIGHT_ACROSS = 0.02
 _ANAPHORA = set(
     """il elle ils elles lui leur leurs eux celui celle ceux celles cela ça ce cet cette ces son sa ses y là
     he she they him her them his their it its this that these those there""".split()
@@ -62,8 +73,8 @@ def is_follow_up(question: str) -> bool:
 @dataclass(frozen=True)
 class Retrieval:
     hits: list[Hit]
-    background: float  # median blended score over the searched sentences
     query: np.ndarray | None = None  # the question's vector, to score other sentences later
+    evidence: Evidence | None = None  # what the confidence model reads, for the best hit's article
 
 
 class Retriever:
@@ -72,6 +83,7 @@ class Retriever:
 
         self.index = index
         self.embedder = embedder
+        self.lexical = LexicalCache()
         # One query at a time: faiss splitting it over both cores was up to 5x
         # slower when the other core was busy (bench/scale_results.md); index.FLAT_MAX
         # assumes one thread. faiss has its own OpenMP runtime: torch keeps its threads.
@@ -83,29 +95,91 @@ class Retriever:
         k: int = 5,
         article: str | None = None,
         history: Sequence[Sequence[str]] = (),
+        lang: str | None = None,
     ) -> Retrieval:
+        """The ``k`` best sentences by fused rank; ``lang`` is the question's (detected if not given)."""
         if article is not None and article not in self.index.ranges:
             known = ", ".join(self.index.article_ids) or "none"
             raise ArticleError(f"unknown article {article!r}; indexed articles: {known}")
         lo, hi = self.index.ranges[article] if article else (0, len(self.index.sentences))
         if hi <= lo:
-            return Retrieval([], 0.0)
+            return Retrieval([])
         queries = [question]
         previous = [turn[0] for turn in history if turn and turn[0].strip()]
-        if previous and is_follow_up(question):
+        follow_up = bool(previous) and is_follow_up(question)
+        if follow_up:
             queries.append(previous[-1] + " " + question)
         vectors = self.embedder.embed_queries(queries)
-        best: dict[int, float] = {}
-        for qi, vector in enumerate(vectors):
-            toll = HISTORY_TOLL if qi else 0.0
-            for row, score in self._blended(vector, max(k, 1) * 4, lo, hi).items():
-                if score - toll > best.get(row, -9.0):
-                    best[row] = score - toll
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:k]
-        sample = np.unique(np.linspace(lo, hi - 1, num=min(hi - lo, BACKGROUND_SAMPLE)).astype(np.int64))
-        background = float(np.median(self._scores(vectors[0], sample)))
-        hits = [Hit(self.index.sentences[row], float(score)) for row, score in ranked]
-        return Retrieval(hits, background, vectors[0])
+        # The pool: every sentence of the searched article(s). Across a whole
+        # index, the articles holding the dense top candidates.
+        if article is not None or len(self.index.ranges) == 1:
+            articles = [article or self.index.article_ids[0]]
+        else:
+            articles = self._candidate_articles(vectors, max(k, 1) * 4)
+        rows, dense = [], []
+        for aid in articles:
+            a_lo, a_hi = self.index.ranges[aid]
+            ids = np.arange(a_lo, a_hi, dtype=np.int64)
+            d = self._scores(vectors[0], ids)
+            for extra in vectors[1:]:  # the contextual query pays a toll
+                d = np.maximum(d, self._scores(extra, ids) - HISTORY_TOLL)
+            rows.append(ids)
+            dense.append(d)
+        all_rows = np.concatenate(rows)
+        all_dense = np.round(np.concatenate(dense), PRECISION)
+        before = previous[-1] if follow_up else ""
+        if len(articles) == 1:
+            lex = self.lexical.get(articles[0], self._sentences(articles[0]), self.index.langs.get(articles[0], "en"))
+        else:
+            # BM25 scores are only comparable within one corpus: the pool's
+            pool_lang = max(articles, key=lambda a: len(self._sentences(a)))
+            lex = LexicalIndex([s for a in articles for s in self._sentences(a)], self.index.langs.get(pool_lang, "en"))
+        all_lex = np.round(self._lexical(lex, question, before), PRECISION)
+        q_lang = lang or detect(question)
+        same = all(q_lang == self.index.langs.get(a, "en") for a in articles)
+        fused = np.round(fuse(all_dense, all_lex, LEXICAL_WEIGHT if same else LEXICAL_WEIGHT_ACROSS), PRECISION)
+        # ties go to the earlier sentence, so that equal scores never order by chance
+        order = np.lexsort((all_rows, -fused))[:k]
+        hits = [Hit(self.index.sentences[int(all_rows[i])], float(all_dense[i])) for i in order]
+        top = hits[0].sentence.article_id if hits else articles[0]
+        t_lo, t_hi = self.index.ranges[top]
+        at = sum(len(r) for r in rows[: articles.index(top)])  # where the top article's rows start in the pool
+        own = self.lexical.get(top, self._sentences(top), self.index.langs.get(top, "en"))
+        evidence = Evidence(
+            question,
+            q_lang,
+            self.index.langs.get(top, "en"),
+            all_dense[at : at + t_hi - t_lo],
+            all_lex if len(articles) == 1 else np.round(self._lexical(own, question, before), PRECISION),
+            own,
+            before,
+        )
+        return Retrieval(hits, vectors[0], evidence)
+
+    def _sentences(self, article_id: str) -> list[Sentence]:
+        lo, hi = self.index.ranges[article_id]
+        return self.index.sentences[lo:hi]
+
+    def _candidate_articles(self, vectors: np.ndarray, k: int) -> list[str]:
+        found: list[str] = []
+        for ix in (self.index.faiss_index, self.index.window_index):
+            _, rows = ix.search(vectors[:1].astype(np.float32), min(k, ix.ntotal))
+            for r in rows[0]:
+                if r >= 0:
+                    aid = self.index.sentences[int(r)].article_id
+                    if aid not in found:
+                        found.append(aid)
+        return found
+
+    @staticmethod
+    def _lexical(lex: LexicalIndex, question: str, previous: str) -> np.ndarray:
+        """BM25 of each sentence, blended with its window's like the dense
+        score; a follow-up with no word of its own in the article ("Et où ?")
+        is matched together with the previous question."""
+        sentence, window = lex.scores(question)
+        if previous and not sentence.any():
+            sentence, window = lex.scores(previous + " " + question)
+        return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window, dtype=np.float64)
 
     def row(self, article_id: str, n: int) -> int:
         return self.index.ranges[article_id][0] + n - 1
@@ -122,23 +196,19 @@ class Retriever:
         rows = np.array([self.row(article_id, n) for n in numbers], dtype=np.int64)
         return float(np.max(self.index.faiss_index.reconstruct_batch(rows) @ vector))
 
-    def _blended(self, vector: np.ndarray, k: int, lo: int, hi: int) -> dict[int, float]:
-        """Blended scores of the union of the top-k rows by sentence and by window."""
-        k = min(k, hi - lo)
-        rows: set[int] = set()
-        for ix in (self.index.faiss_index, self.index.window_index):
-            if (lo, hi) == (0, ix.ntotal):
-                _, found = ix.search(vector.reshape(1, -1).astype(np.float32), k)
-                rows.update(int(r) for r in found[0] if r >= 0)
-            else:
-                # One article: its sentences are contiguous rows, a few hundred at
-                # most, so score them all exactly (a filtered HNSW search loses recall).
-                scores = ix.reconstruct_n(lo, hi - lo) @ vector
-                rows.update(lo + int(i) for i in np.argsort(-scores)[:k])
-        ids = np.array(sorted(rows), dtype=np.int64)
-        return dict(zip(ids.tolist(), self._scores(vector, ids).tolist(), strict=True))
-
     def _scores(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
         sentence = self.index.faiss_index.reconstruct_batch(ids) @ vector
         window = self.index.window_index.reconstruct_batch(ids) @ vector
-        return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window)
+        return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window, dtype=np.float64)
+
+
+def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
+    """The dense score plus ``weight`` times the BM25 score relative to the
+    best one of the pool: a lexical match moves a sentence up by at most
+    ``weight`` cosine units, so it reorders near-ties and never overrules a
+    clear dense winner. A question with no word in the article ranks by the dense
+    score alone."""
+    top = float(lexical.max()) if lexical.size else 0.0
+    if weight <= 0 or top <= 0:
+        return np.asarray(dense, dtype=np.float64)
+    return np.asarray(dense + weight * lexical / top, dtype=np.float64)

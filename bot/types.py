@@ -87,6 +87,9 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=(), repr=False)  # what retrieval returned
     timings_ms: dict[str, float] = field(default_factory=dict)
     notice: str | None = None  # e.g. "index rebuilt", "LLM unavailable"
+    # Calibrated probability that the article answers the question and that the
+    # cited evidence holds the answer (bot/confidence.py); None when not assessed.
+    confidence: float | None = None
     # the claim check of the LLM's answer (bot/verify.py): of the answer shown,
     # or of the one replaced by the extractive answer
     verification: Verification | None = field(default=None, repr=False)
@@ -102,6 +105,7 @@ class Answer:
             engine=self.engine,
             abstained=self.abstained,
             lang=self.lang,
+            confidence=self.confidence,
             citations=[c.__dict__.copy() for c in self.citations],
             timings_ms={k: round(v, 2) for k, v in self.timings_ms.items()},
         )

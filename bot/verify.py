@@ -53,8 +53,8 @@ from functools import lru_cache
 import numpy as np
 
 from . import claims
+from .answer_types import asks_quantity, asks_time, has_count, has_time
 from .cite import citations_in, content_words, fold, is_abstention, split_claims
-from .extractive import asks_quantity, asks_time, has_count, has_time
 from .types import Sentence
 
 # Name-level cosine (multilingual-e5-small, both sides embedded as queries) at

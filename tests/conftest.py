@@ -1,5 +1,11 @@
 """Shared fixtures: a deterministic fake embedder for fast tests, and the real
-model (provisioned once per session into the user's cache) for the rest."""
+model (provisioned once per session into the user's cache) for the rest.
+
+Isolation: the caller's ``ARTICLE_QA_*`` settings never reach a test (one that
+needs a setting sets it), and the model cache is a temporary folder, except
+for tests marked as using the real models (``REAL_MARKERS``), which share the
+provisioned models with the README's commands. A fast test that provisions a
+model by mistake therefore does it in a temporary folder, slowly, and shows."""
 
 from __future__ import annotations
 
@@ -26,6 +32,24 @@ GOLD_DEV = ROOT / "eval" / "gold" / "dev.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Where the real models are provisioned: the user's ARTICLE_QA_CACHE if set, else the default.
+REAL_CACHE = Settings.load(environ={k: v for k, v in os.environ.items() if k == "ARTICLE_QA_CACHE"}).cache
+for _key in [k for k in os.environ if k.startswith("ARTICLE_QA_")]:
+    del os.environ[_key]
+REAL_MARKERS = ("real_model", "real_llm", "browser")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # `make screenshot` passes docs/screenshot.png; a plain run keeps tracked files untouched.
+    parser.addoption("--screenshot", default=None, help="where the browser test saves its screenshot")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """Subprocesses and ``Settings.load()`` see the real model cache only in tests marked as needing it."""
+    real = any(request.node.get_closest_marker(m) for m in REAL_MARKERS)
+    cache = REAL_CACHE if real else tmp_path_factory.getbasetemp() / "model-cache"
+    monkeypatch.setenv("ARTICLE_QA_CACHE", str(cache))
 
 
 def ask_cli_json(env: dict[str, str], question: str = "Qui est Mark Rutte ?", prefix: Sequence[str] = ()) -> dict:
@@ -83,7 +107,19 @@ def seeds(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path: Path, seeds: Path) -> Settings:
-    return Settings.load({"seeds": seeds, "index": tmp_path / "index", "engine": "extractive"}, environ={})
+    # min_confidence 0: the calibration (bot/calibration.json) is fitted for the
+    # real embedder; the fake one's scores mean nothing to it, so fast tests of the
+    # pipeline answer whatever the confidence, and tests of the decision set it.
+    return Settings.load(
+        {
+            "seeds": seeds,
+            "index": tmp_path / "index",
+            "engine": "extractive",
+            "cache": tmp_path / "model-cache",
+            "min_confidence": 0.0,
+        },
+        environ={},
+    )
 
 
 @pytest.fixture
@@ -99,7 +135,9 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     shutil.copy(SEED, seeds / SEED.name)
     # The model cache is shared with the README's commands (ARTICLE_QA_CACHE or ~/.cache).
     # Extractive here; the LLM tests make their own settings.
-    return Settings.load({"seeds": seeds, "index": base / "index", "engine": "extractive"})
+    return Settings.load(
+        {"seeds": seeds, "index": base / "index", "engine": "extractive", "cache": REAL_CACHE}, environ={}
+    )
 
 
 @pytest.fixture(scope="session")

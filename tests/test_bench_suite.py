@@ -24,6 +24,7 @@ def test_summary_of_nothing_measured(tmp_path: Path) -> None:
         "total",
         "llm_ttft_uncached_over_cached",
         "llm_total_no_speculative_over_speculative",
+        "rebuild_over_add_article",
     }
     assert set(r["ratios"].values()) == {None}
     assert "| foundation | never |" in markdown(r)

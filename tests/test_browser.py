@@ -3,7 +3,7 @@
 Starts `bot serve` on a free loopback port with the real models, asks a French
 and an English question, checks what a reader sees (a citation link, a
 highlighted sentence, a script shown as text and not run), and saves a
-screenshot to docs/screenshot.png."""
+screenshot in a temporary folder (`make screenshot` refreshes docs/screenshot.png)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from bot import Settings
 
-from .conftest import ROOT, SEED
+from .conftest import SEED
 
 pytestmark = pytest.mark.browser
 
@@ -94,7 +94,7 @@ def test_script_in_a_question_is_text(page):
     assert page.evaluate("window.__pwned") == 0
 
 
-def test_right_to_left_and_emoji_questions(page):
+def test_right_to_left_and_emoji_questions(page, request, tmp_path):
     arabic = "كم عدد الجنود الكوريين الشماليين الذين أرسلوا إلى روسيا؟"
     ask(page, arabic, 4)
     shown = page.locator("#chat span[dir=auto]", has_text=arabic).first
@@ -105,7 +105,7 @@ def test_right_to_left_and_emoji_questions(page):
     ask(page, "Combien de soldats 🇰🇵 ont été envoyés en Russie ? 🪖", 5)
     assert "🪖" in page.locator("#chat").inner_text()
     assert "10 000" in page.locator("#chat .answer-meta").nth(4).locator("xpath=..").inner_text()
-    shot = ROOT / "docs" / "screenshot.png"
+    shot = Path(request.config.getoption("--screenshot") or tmp_path / "screenshot.png")
     page.locator("#question textarea").fill("")
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

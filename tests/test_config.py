@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from bot import Settings
 from bot.errors import ConfigError
+
+from .conftest import REAL_CACHE
 
 
 def test_defaults_env_then_overrides():
@@ -32,3 +35,11 @@ def test_unknown_keys_are_errors():
 def test_bad_values_name_the_problem(overrides, message):
     with pytest.raises(ConfigError, match=message):
         Settings.load(overrides, environ={})
+
+
+def test_the_callers_settings_do_not_reach_the_tests():
+    # conftest removes the caller's ARTICLE_QA_* variables and gives unmarked
+    # tests a temporary model cache, so a fast test never provisions into ~/.cache.
+    assert [k for k in os.environ if k.startswith("ARTICLE_QA_")] == ["ARTICLE_QA_CACHE"]
+    assert Path(os.environ["ARTICLE_QA_CACHE"]) != REAL_CACHE
+    assert Settings.load().cache == Path(os.environ["ARTICLE_QA_CACHE"])

@@ -100,7 +100,12 @@ def test_damaged_index_is_refused_then_rebuilt(fake_bot: Bot, settings, damage):
     assert load_index(settings.index, FakeEmbedder.model_id).sentences
 
 
-def test_a_build_that_dies_midway_leaves_the_old_index(fake_bot: Bot, settings, monkeypatch):
+@pytest.mark.parametrize("dies_at", [1, 2, 3, 4])
+def test_a_build_that_dies_midway_leaves_the_old_index_or_a_damaged_one(fake_bot: Bot, settings, monkeypatch, dies_at):
+    # A build renames four files into place: vectors, windows, sentences, then
+    # the manifest. Killed before the first rename, the old index is intact and
+    # loads; killed after one, the files disagree with the manifest's checksums,
+    # so the index is refused (never loaded wrong) and the next ask rebuilds it.
     fake_bot.build()
     before = {p.name: p.read_bytes() for p in settings.index.iterdir() if p.is_file()}
 
@@ -111,7 +116,7 @@ def test_a_build_that_dies_midway_leaves_the_old_index(fake_bot: Bot, settings, 
 
     def dying_replace(src, dst):
         calls["n"] += 1
-        if calls["n"] == 2:  # after the first file, before the manifest
+        if calls["n"] == dies_at:
             raise KeyboardInterrupt("killed")
         return real_replace(src, dst)
 
@@ -120,15 +125,66 @@ def test_a_build_that_dies_midway_leaves_the_old_index(fake_bot: Bot, settings, 
     with pytest.raises(KeyboardInterrupt):
         Bot(settings, embedder=FakeEmbedder()).build()
     monkeypatch.setattr(index_module.os, "replace", real_replace)
-    # no temporary file is left behind, and the index is either the old one or detected as damaged
     assert not [p for p in settings.index.iterdir() if p.name.startswith(".") and p.name != ".lock"]
-    try:
-        loaded = load_index(settings.index, FakeEmbedder.model_id)
-    except IndexStateError:
-        pass
+    after = {p.name: p.read_bytes() for p in settings.index.iterdir() if p.is_file()}
+    assert after[MANIFEST] == before[MANIFEST]
+    if dies_at == 1:
+        assert after == before
+        assert len(load_index(settings.index, FakeEmbedder.model_id).sentences) == 14
     else:
-        assert (settings.index / MANIFEST).read_bytes() == before[MANIFEST]
-        assert len(loaded.sentences) == 14
+        with pytest.raises(IndexStateError, match="missing or damaged"):
+            load_index(settings.index, FakeEmbedder.model_id)
+        assert not index_status(settings.index, settings.seeds, FakeEmbedder.model_id).current
+    answer = Bot(settings, embedder=FakeEmbedder()).ask("Combien de soldats nord-coréens ?")
+    assert answer.notice and answer.notice.startswith("rebuilt the stale index")
+    assert len(load_index(settings.index, FakeEmbedder.model_id).sentences) == 16
+
+
+def test_a_build_removes_the_temporary_files_of_a_killed_builder(fake_bot: Bot, settings):
+    fake_bot.build()
+    stale = [settings.index / f".{name}.k1ll3d" for name in (VECTORS, WINDOWS, SENTENCES, MANIFEST)]
+    for p in stale:
+        p.write_bytes(b"half-written")
+    fake_bot.build()
+    assert not [p for p in stale if p.exists()]
+
+
+def test_a_second_builder_waits_for_the_lock(fake_bot: Bot, settings):
+    # Without the lock a second builder would delete the first one's temporary
+    # files as "stale" while it writes them.
+    import threading
+
+    from bot.index import lock as _lock
+
+    fake_bot.build()
+    manifest = (settings.index / MANIFEST).read_bytes()
+    (settings.seeds / "late.txt").write_text("Une phrase de plus. Et une autre.", encoding="utf-8")
+    builder = threading.Thread(target=Bot(settings, embedder=FakeEmbedder()).build)
+    with _lock(settings.index):
+        builder.start()
+        builder.join(timeout=1.0)
+        assert builder.is_alive(), "the builder did not wait for the lock"
+        assert (settings.index / MANIFEST).read_bytes() == manifest
+    builder.join(timeout=30)
+    assert not builder.is_alive()
+    assert len(load_index(settings.index, FakeEmbedder.model_id).sentences) == 16
+
+
+def test_skipped_articles_do_not_make_the_index_stale(fake_bot: Bot, settings):
+    # A copy and an empty file are skipped with a warning; the manifest records
+    # them, so the next ask neither rebuilds nor says the index is stale.
+    import shutil
+
+    shutil.copy(settings.seeds / f"{SEED_ID}.txt", settings.seeds / "copy.txt")
+    (settings.seeds / "empty.txt").write_text("  \n", encoding="utf-8")
+    fake_bot.build()
+    assert len(fake_bot.warnings) == 2
+    assert index_status(settings.index, settings.seeds, FakeEmbedder.model_id).current
+    fresh = Bot(settings, embedder=FakeEmbedder())
+    calls = fresh.embedder.calls
+    answer = fresh.ask("Combien de soldats nord-coréens ?")
+    assert answer.notice is None
+    assert fresh.embedder.calls == calls + 1  # the question only: no passage was embedded again
 
 
 def test_unknown_article_is_named(fake_bot: Bot):

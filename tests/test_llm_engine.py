@@ -99,7 +99,9 @@ def test_the_engine_sends_the_grammar_unless_it_is_turned_off(settings):
     bot.ask(Q, engine="llm")
     n = len(bot.index.sentences)
     assert llm.grammars[-1] == answer_grammar(range(1, n + 1))
-    off = Settings.load({"seeds": settings.seeds, "index": settings.index, "llm_grammar": "false"}, environ={})
+    off = Settings.load(
+        {"seeds": settings.seeds, "index": settings.index, "llm_grammar": "false", "min_confidence": 0.0}, environ={}
+    )
     bot, llm = llm_bot(off, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
     assert bot.ask(Q, engine="llm").engine == "llm"
     assert llm.grammars == [None]
@@ -225,3 +227,92 @@ def test_runnable_invoke_and_stream(settings):
     assert isinstance(a, Answer) and a.citations[0].n == 5
     items = list(chain.stream({"question": "Qui est le secrétaire général de l'OTAN Mark Rutte ?", "engine": "llm"}))
     assert isinstance(items[-1], Answer)
+
+
+# ---------------------------------------------------------------- guards each test below must notice
+
+
+def test_an_uncited_sentence_borrows_the_citations_of_the_next_or_the_previous():
+    from bot.cite import split_claims
+
+    assert split_claims("Ils sont 10 000. Ils ont été envoyés en Russie [5].") == [
+        ("Ils sont 10 000.", [5]),
+        ("Ils ont été envoyés en Russie [5].", [5]),
+    ]
+    assert split_claims("Rutte l'a confirmé [1]. C'est tout.")[-1] == ("C'est tout.", [1])
+    cited = {5: "environ 10 000 soldats nord-coréens avaient été envoyés dans l'est de la Russie"}
+    # the number of the uncited first sentence is checked against the sentence it borrows
+    assert check_support("Ils sont 10 000. Des soldats nord-coréens envoyés en Russie [5].", cited).ok
+    assert "12000" in check_support("Ils sont 12 000. Des soldats nord-coréens envoyés en Russie [5].", cited).reason
+
+
+def test_a_claim_without_content_words_rests_on_its_citation():
+    # only stop words: nothing to compare word for word, so its citation carries it
+    cited = {6: "Mme Singh n'a pas confirmé que les troupes combattaient"}
+    assert check_support("Ce n'est pas tout [6].", cited).ok
+    assert check_support("Mme Singh n'a pas confirmé que les troupes combattaient. Ce n'est pas tout [6].", cited).ok
+
+
+def test_an_answer_that_cites_while_saying_the_article_lacks_something_is_an_answer(settings):
+    reply = (
+        "L'article ne précise pas le nombre de morts, mais 10 000 soldats nord-coréens ont été envoyés en Russie [5]."
+    )
+    bot, _ = llm_bot(settings, reply)
+    a = bot.ask(Q, engine="llm")
+    # it stands or falls on its claims (here the verifier refuses the negation the
+    # cited sentence lacks), rather than being shown as "not found"
+    assert not (a.engine == "llm" and a.abstained)
+    assert a.notice and "failed the citation check" in a.notice
+
+
+def test_an_answer_citing_none_of_the_top_retrieved_sentences_falls_back(settings):
+    # true and cited, but about something else than the question
+    reply = "Sergueï Lavrov a tenu une conférence de presse à Moscou le 28 octobre [10]."
+    bot, _ = llm_bot(settings, reply)
+    top3 = [h.sentence.n for h in bot.retrieve(Q, top_k=3)]
+    assert 10 not in top3
+    a = bot.ask(Q, engine="llm")
+    assert a.engine == "extractive" and a.notice and "none of the retrieved" in a.notice
+
+
+def test_an_article_too_long_for_the_context_is_given_as_its_retrieved_sentences(settings, fake_bot):
+    from bot.generate import Request, context_sentences
+
+    index = fake_bot.index
+    hits = fake_bot.retrieve(Q, top_k=3)
+    request = Request(Q, "fr", SEED_ID, index.sentences, hits)
+    assert len(context_sentences(request, 4096)) == 14
+    shown = context_sentences(request, 2400)  # 1,000 tokens for the article: too few for it, enough for 3 sentences
+    assert [s.n for s in shown] == sorted(h.sentence.n for h in hits)
+    assert len(context_sentences(request, 4096, mode="retrieved")) == 3
+
+
+@pytest.mark.parametrize(
+    "history, question, lang",
+    [("Qui est Sabrina Singh ?", "Kiev?", "fr"), ("Who is Sabrina Singh?", "Et Lavrov?", "en")],
+)
+def test_a_question_too_short_to_tell_takes_the_language_of_the_conversation(fake_bot, history, question, lang):
+    assert fake_bot.ask(question).lang != lang  # alone, the detector guesses the other language
+    assert fake_bot.ask(question, history=[[history, "…"]]).lang == lang
+
+
+class FailingMidwayLLM(FakeLLM):
+    """Streams a few words, then the runtime fails."""
+
+    def stream(self, messages, max_tokens=200, stats=None, grammar=None):
+        yield "Environ"
+        yield " 10 000"
+        raise ModelError("the LLM failed while generating (decode error); try again or use --engine extractive")
+
+
+def test_a_model_error_after_partial_text_falls_back_in_auto_and_fails_in_llm(settings):
+    bot = Bot(settings, embedder=FakeEmbedder(), llm=FailingMidwayLLM(settings, []))  # type: ignore[arg-type]
+    items = list(bot.stream(Q, engine="auto"))
+    final = items[-1]
+    assert isinstance(final, Answer) and final.engine == "extractive"
+    assert final.notice and "LLM unavailable (the LLM failed while generating" in final.notice
+    # the partial text was streamed, then replaced: the last text is the answer shown
+    texts = [i for i in items if isinstance(i, str)]
+    assert texts[0] == "Environ" and texts[-1] == final.answer
+    with pytest.raises(ModelError, match="failed while generating"):
+        list(bot.stream(Q, engine="llm"))

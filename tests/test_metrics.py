@@ -114,3 +114,29 @@ def test_squad_loader_maps_spans_to_sentences(tmp_path: Path):
     assert items[0].support_ids == ("squad-0000-000:2",) and items[0].article == "squad-0000-000"
     assert not items[1].answerable and items[1].support_ids == ()
     assert (tmp_path / "seeds" / "squad-0000-000.txt").is_file()
+
+
+def test_auroc_by_hand():
+    from bot.metrics import auroc
+
+    # pairs (pos, neg): (0.9,0.1) (0.9,0.5) (0.4,0.1) (0.4,0.5) -> 3 of 4 ordered right
+    assert auroc([0.9, 0.4, 0.1, 0.5], [True, True, False, False]) == 0.75
+    assert auroc([0.5, 0.5], [True, False]) == 0.5  # a tie counts half
+    assert math.isnan(auroc([0.3], [True]))
+
+
+def test_expected_calibration_error_by_hand():
+    from bot.metrics import expected_calibration_error
+
+    # bin [0.8, 0.9): two at 0.8, one right -> |0.8 - 0.5| = 0.3, weight 2/4
+    # bin [0.2, 0.3): two at 0.2, none right -> |0.2 - 0| = 0.2, weight 2/4
+    assert expected_calibration_error([0.8, 0.8, 0.2, 0.2], [True, False, False, False]) == pytest.approx(0.25)
+    assert expected_calibration_error([1.0, 0.0], [True, False]) == 0.0
+    assert math.isnan(expected_calibration_error([], []))
+
+
+def test_risk_coverage_by_hand():
+    from bot.metrics import risk_coverage
+
+    curve = risk_coverage([0.9, 0.7, 0.7, 0.2], [True, True, False, False])
+    assert curve == [(0.9, 0.25, 1.0), (0.7, 0.75, 2 / 3), (0.2, 1.0, 0.5)]

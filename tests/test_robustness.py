@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import IndexStateError
-from bot.index import load_index
+from bot.index import index_status, load_index
 
 from .conftest import SEED, ask_cli_json
 
@@ -44,11 +44,16 @@ def build(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def check_consistent(index_dir: Path, model_id: str) -> bool:
-    """True if the index loads and is internally consistent; False if refused."""
+    """True if the index loads and is internally consistent; False if refused.
+    Either way, the status check and the loader agree: an index is refused
+    exactly when `bot ask` would see it as stale and rebuild it."""
+    status = index_status(index_dir, index_dir.parent / "seeds", model_id)
     try:
         idx = load_index(index_dir, model_id)
     except IndexStateError:
+        assert not status.current, "refused by the loader, yet the status check calls it current"
         return False
+    assert status.current, f"loads, yet the status check calls it stale: {status.reasons}"
     assert idx.faiss_index.ntotal == idx.window_index.ntotal == len(idx.sentences)
     assert set(idx.article_ids) == {SEED.stem, "second"}
     return True
@@ -72,6 +77,11 @@ def test_builds_killed_at_random_points(real_bot, tmp_path: Path):
         # a killed writer may leave a temporary file, never a half-written data file under its real name
         assert all(name.startswith((".vectors", ".windows", ".sentences", ".manifest")) for name in leftovers)
     print("loaded after each kill:", outcomes)
+    # half a second in, the process is still importing: there is no index yet
+    assert outcomes[0] is False
+    finished = build(env)
+    assert finished.wait(timeout=600) == 0
+    assert check_consistent(tmp_path / "index", model_id)
     assert ask_cli_json(env)["citations"]
     assert check_consistent(tmp_path / "index", model_id)
 

@@ -3,6 +3,8 @@ fake LLM). The browser test is tests/test_browser.py."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot import Answer, Bot
@@ -93,6 +95,143 @@ def test_escape_text_neutralises_markdown():
 
 
 def test_sessions_do_not_share_conversations(ui_bot):
-    a = list(respond(ui_bot, Q, [], Session(), "llm", None))[-1][1]
-    b = Session()
-    assert a.turns and not b.turns
+    # Two sessions talking in turns: each keeps its own turns, and a session
+    # handed in is never changed in place (gr.State may hand the same object back).
+    a0, b0 = Session(), Session()
+    a1 = list(respond(ui_bot, Q, [], a0, "llm", None))[-1][1]
+    b1 = list(respond(ui_bot, "Qui est Mark Rutte ?", [], b0, "extractive", None))[-1][1]
+    a2 = list(respond(ui_bot, "Et où ?", [], a1, "extractive", None))[-1][1]
+    assert a0.turns == [] and b0.turns == []
+    assert [q for q, _ in a2.turns] == [Q, "Et où ?"] and [q for q, _ in a1.turns] == [Q]
+    assert [q for q, _ in b1.turns] == ["Qui est Mark Rutte ?"]
+
+
+# -- what a newcomer sees: escapes, readiness, the add-article control ---------
+
+
+def test_notices_and_sources_show_no_markdown_escapes():
+    # inside <details> and <div> Markdown is not parsed: a backslash escape would show as is
+    c = Citation(1, "a:1", "a", "M. Lavrov (ministre) a dit : « non ». [sic] 10.5 %", 0, 40, 0.9)
+    notice = "the LLM's answer failed the citation check ('Sergei Lavrov … said' is not supported (overlap 0.04)); x"
+    page = render_answer(Answer("q", "Réponse [1].", "llm", False, "fr", (c,), notice=notice))
+    blocks = page[page.index("<details>") :]
+    assert "\\" not in blocks
+    assert "(overlap 0.04)" in blocks and "M. Lavrov (ministre)" in blocks
+    assert "&lt;script&gt;" in render_answer(Answer("q", "r", "llm", False, "fr", notice="<script>x</script>"))
+
+
+def as_shown(content: str) -> str:
+    """What the browser shows of a Markdown paragraph: tags gone, backslash escapes applied."""
+    import html
+
+    return html.unescape(re.sub(r"\\(.)", r"\1", re.sub(r"<[^>]+>", "", content)))
+
+
+class SlowWarm:
+    """A bot whose warm-up takes a while: what the UI shows meanwhile."""
+
+    def __init__(self, bot, seconds):
+        self.bot, self.seconds = bot, seconds
+
+    def __getattr__(self, name):
+        return getattr(self.bot, name)
+
+    @property
+    def llm_loaded(self):
+        return False
+
+    def warm(self, article=None, progress=None, pause=None):
+        import time
+
+        if progress:
+            progress(0, 4000)
+        if pause:
+            pause()
+        time.sleep(self.seconds)
+        if progress:
+            progress(4000, 4000)
+
+
+def test_a_question_during_warm_up_is_told_at_once_how_long_is_left(ui_bot):
+    import time
+
+    from bot.ui import Warmup
+
+    warmup = Warmup(SlowWarm(ui_bot, 1.5))  # type: ignore[arg-type]
+    warmup.start()
+    time.sleep(0.1)
+    assert warmup.busy and "Loading the LLM in the background" in warmup.status()
+    t0 = time.perf_counter()
+    steps = respond(ui_bot, Q, [], Session(), "llm", None, warmup=warmup, poll_s=0.2)
+    shown = [next(steps), next(steps)]
+    assert time.perf_counter() - t0 < 1.0
+    text = as_shown(shown[1][0][-1]["content"])
+    assert re.fullmatch(r"The model is still loading \(about \d+ s left\); your answer will follow\.", text)
+    rest = list(steps)
+    assert 'href="#s-' in rest[-1][0][-1]["content"]  # then the answer streams as usual
+    assert warmup.status() == "LLM ready."
+
+
+def test_adding_an_article_from_the_chat(ui_bot):
+    from bot.ui import add_article
+
+    from . import pages
+
+    steps = list(add_article(ui_bot, pages.news_page().encode(), "page.html", [], poll_s=0.01))
+    chat, new_id, fraction = steps[-1]
+    assert new_id in ui_bot.index.article_ids and fraction == 1.0
+    assert "Added “Harbour bridge reopens after two years of repairs”" in as_shown(chat[-1]["content"])
+    assert "Adding page.html" in as_shown(steps[0][0][-1]["content"])
+    assert pages.STORY[2][:40] in render_article(ui_bot, new_id)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "is not text"),
+        (b"caf\xe9", "is not valid UTF-8"),
+        ("Comment (0)\nPartager", "holds no sentence"),
+        ("x" * 600_000, "the limit is 500,000"),
+        ("SEED", "is a copy of article"),
+    ],
+    ids=["empty", "binary", "not-utf8", "no-sentence", "too-large", "duplicate"],
+)
+def test_bad_articles_get_one_line_in_the_chat_and_nothing_changes(ui_bot, settings, data, message):
+    from bot.ui import add_article
+
+    from .test_library import snapshot
+
+    if data == "SEED":
+        data = (settings.seeds / f"{SEED_ID}.txt").read_bytes()
+    before = snapshot(settings.index, settings.seeds)
+    chat, new_id, _ = list(add_article(ui_bot, data, "the pasted text", [], poll_s=0.01))[-1]
+    assert new_id is None
+    content = chat[-1]["content"]
+    assert content.startswith('<span class="notice">') and message in as_shown(content) and "\n" not in content
+    assert snapshot(settings.index, settings.seeds) == before
+
+
+def test_a_question_while_the_llm_loads_is_answered_extractively_and_says_so(ui_bot):
+    import time
+
+    from bot.ui import Warmup
+
+    warmup = Warmup(SlowWarm(ui_bot, 1.0))  # type: ignore[arg-type]
+    warmup.start()
+    time.sleep(0.1)
+    chat, session, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, warmup=warmup))[-1]
+    final = chat[-1]["content"]
+    assert "engine: extractive" in final and "the LLM is still loading" in as_shown(final)
+    assert ui_bot.llm.messages == []  # the model was not asked
+    time.sleep(1.2)
+    chat, _, _ = list(respond(ui_bot, Q, [], Session(), "auto", None, warmup=warmup))[-1]
+    assert "engine: llm" in chat[-1]["content"] and len(ui_bot.llm.messages) == 1
+
+
+def test_the_confidence_is_shown_next_to_the_engine():
+    from bot.ui import timing_line
+
+    line = timing_line(Answer("q", "x [1].", "extractive", False, "fr", confidence=0.834))
+    assert line.startswith("engine: extractive · confidence 83%")
+    assert "confidence" not in timing_line(Answer("q", "x", "extractive", True, "fr"))

@@ -1,0 +1,367 @@
+"""Fit the answerability model that both engines decide with (bot/calibration.json).
+
+    python -m bot.calibrate [--work DIR] [--out bot/calibration.json] [--report eval/reports/calibration.md]
+
+The recipe. Every question of the calibration sets is asked the way the bot
+asks it (same retriever, same features, bot/confidence.py); its label says
+whether quoting the chosen sentence(s) would answer it: 1 when the question is
+answerable and an accepted answer is in them, else 0 (an unanswerable
+question, or a wrong sentence). A logistic regression over standardised
+features (L2, Newton's method, numpy) is fitted with each question weighing
+1/sqrt(size of its set): 2,500 PIAF paragraphs count more than 53 dev
+questions, but not 50 times more. The operating point is the highest threshold
+at which at most ``MAX_FALSE_ABSTENTIONS`` of the answerable calibration
+questions are refused (every set weighing the same); the report states the
+precision of the answered questions it gives.
+
+Calibration sets: the public sets in ../shared/data (PIAF paragraphs, PIAF
+questions asked of another paragraph, SQuAD 2.0 Rhine and Computational
+complexity asked of their whole article) and eval/gold/dev.jsonl. Never
+eval/gold/test.jsonl: that is the held-out check. The report also fits once
+without each source (PIAF, SQuAD, the gold questions) and scores that
+source's sets, which is what a new kind of article would see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .confidence import DEFAULT_PATH, Calibration, features
+from .config import Settings
+from .datasets import QASet, public_sets, shared_data
+from .embed import Embedder, SentenceTransformerEmbedder
+from .extractive import choose
+from .gold import GoldItem, load_gold
+from .metrics import answer_correct, auroc, expected_calibration_error
+
+ROOT = Path(__file__).resolve().parent.parent
+# The default operating point refuses at most this share of the answerable
+# calibration questions: a reader who asks what the article says should get
+# it. Its precision on the calibration data is in the report (docs/calibration.md
+# has the whole risk-coverage trade-off).
+MAX_FALSE_ABSTENTIONS = 0.05
+L2 = 1.0  # on standardised features; the weights stay small and stable
+FEATURES = (
+    "dense_top",
+    "dense_lift",
+    "dense_gap",
+    "dense_z",
+    "same_lang",
+    "lex_share",
+    "lex_top",
+    "terms_in_sentence",
+    "terms_in_window",
+    "terms_best_window",
+    "terms_in_article",
+    "question_terms",
+    "names_in_article",
+    "wrong_type",
+    "log_sentences",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    set: str
+    id: str
+    answerable: bool
+    features: dict[str, float]
+    label: int  # 1: quoting the chosen sentence(s) answers the question
+
+
+class CachedQueries:
+    """An embedder whose query vectors are kept in a file of raw float32 rows beside
+    a JSON list of their texts' hashes, so that a second calibration run embeds nothing new."""
+
+    def __init__(self, inner: Embedder, path: Path) -> None:
+        self.inner = inner
+        self.path = path
+        self._keys: list[str] = []
+        self._vectors: list[np.ndarray] = []
+        keys_file = path.with_suffix(".json")
+        if path.is_file() and keys_file.is_file():
+            self._keys = json.loads(keys_file.read_text())
+            raw = np.frombuffer(path.read_bytes(), dtype=np.float32)
+            self._vectors = list(raw.reshape(len(self._keys), -1)) if self._keys else []
+        self._at = {k: i for i, k in enumerate(self._keys)}
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self.inner.embed_passages(texts, progress)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:24] for t in texts]
+        todo = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in self._at]
+        if todo:
+            for (k, _), v in zip(todo, self.inner.embed_queries([t for _, t in todo]), strict=True):
+                self._at[k] = len(self._keys)
+                self._keys.append(k)
+                self._vectors.append(np.asarray(v, dtype=np.float32))
+        return np.stack([self._vectors[self._at[k]] for k in keys])
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # raw float32 rows, one per key: nothing to unpickle
+        self.path.write_bytes(np.stack(self._vectors).astype(np.float32).tobytes() if self._vectors else b"")
+        self.path.with_suffix(".json").write_text(json.dumps(self._keys))
+
+
+def calibration_sets() -> list[QASet]:
+    """The public sets (when ../shared/data is there) and the dev split on the seed article."""
+    sets = list(public_sets())
+    sets.append(gold_set(ROOT / "eval" / "gold" / "dev.jsonl", "gold-dev"))
+    return sets
+
+
+def gold_set(path: Path, name: str) -> QASet:
+    seeds = ROOT / "seeds"
+    articles = {p.stem: p.read_text(encoding="utf-8") for p in sorted(seeds.glob("*.txt"))}
+    from .ingest import parse_article
+
+    sentences = [s for aid, text in articles.items() for s in parse_article(aid, text).sentences]
+    items = [i if i.article else replace(i, article=next(iter(articles))) for i in load_gold(path, sentences)]
+    return QASet(name, articles, items)
+
+
+def collect(qa: QASet, work: Path, settings: Settings, progress: bool = False) -> list[Row]:
+    """Ask every question of ``qa`` as the bot does and label what it would quote."""
+    from .lang import detect
+    from .pipeline import Bot, clean_question
+
+    folder = work / qa.name
+    qa.write_articles(folder / "seeds")
+    embedder = CachedQueries(SentenceTransformerEmbedder(settings), folder / "queries.f32")
+    bot = Bot(replace(settings, seeds=folder / "seeds", index=folder / "index"), embedder=embedder)
+    bot.ensure_index()
+    assert bot._retriever is not None
+    rows = []
+    items: Sequence[GoldItem] = qa.items
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc=qa.name, unit="q")
+    for item in items:
+        q = clean_question(item.question, 10_000)
+        history = [list(t) for t in item.history]
+        lang = detect(q, hint=detect(history[-1][0]) if history else None)
+        found = bot._retriever.search(q, settings.top_k, item.article, history, lang=lang)
+        chosen = choose(q, found.hits)
+        if found.evidence is None or not chosen:
+            continue
+        quoted = " ".join(h.sentence.text for h in chosen)
+        label = int(item.answerable and answer_correct(quoted, item.answers))
+        rows.append(Row(qa.name, item.id, item.answerable, features(found.evidence, chosen), label))
+    embedder.save()
+    return rows
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def fit(rows: Sequence[Row], names: Sequence[str] = FEATURES, l2: float = L2) -> tuple[np.ndarray, ...]:
+    """L2 logistic regression by Newton's method, each row weighing 1/sqrt(its set's size):
+    (mean, scale, weights, bias) of standardised features."""
+    x = np.array([[r.features[n] for n in names] for r in rows], dtype=np.float64)
+    y = np.array([r.label for r in rows], dtype=np.float64)
+    sizes: dict[str, int] = {}
+    for r in rows:
+        sizes[r.set] = sizes.get(r.set, 0) + 1
+    w = np.array([1 / math.sqrt(sizes[r.set]) for r in rows])
+    w *= len(rows) / w.sum()
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(rows), 1))])
+    beta = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0  # the bias is not shrunk
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-np.clip(z @ beta, -30, 30)))
+        grad = z.T @ (w * (p - y)) + penalty * beta
+        hess = (z * (w * p * (1 - p))[:, None]).T @ z + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        beta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return mean, scale, beta[:-1], beta[-1]
+
+
+def model_of(params: tuple[np.ndarray, ...], names: Sequence[str], threshold: float, meta: dict) -> Calibration:
+    mean, scale, weights, bias = params
+    r = 6  # digits kept in the JSON file
+    return Calibration(
+        tuple(names),
+        tuple(round(float(v), r) for v in mean),
+        tuple(round(float(v), r) for v in scale),
+        tuple(round(float(v), r) for v in weights),
+        round(float(bias), r),
+        threshold,
+        meta,
+    )
+
+
+def operating_point(rows: Sequence[Row], probs: Sequence[float], limit: float = MAX_FALSE_ABSTENTIONS) -> float:
+    """The highest threshold that refuses at most ``limit`` of the answerable
+    questions, the sets' refusal rates averaged (every set weighing the same)."""
+    sets = sorted({r.set for r in rows if r.answerable})
+    by_set = {n: np.sort([p for r, p in zip(rows, probs, strict=True) if r.set == n and r.answerable]) for n in sets}
+    candidates = np.unique(np.asarray(probs, dtype=np.float64))
+    # refused at threshold t: answerable questions scoring below it
+    refused = np.mean([np.searchsorted(v, candidates, side="left") / len(v) for v in by_set.values()], axis=0)
+    ok = candidates[refused <= limit]
+    return round(float(ok.max()) if ok.size else 0.0, 4)
+
+
+def precision_at(rows: Sequence[Row], probs: Sequence[float], threshold: float) -> float:
+    """Share of the answered calibration questions that are right, every set weighing the same."""
+    shares = []
+    for name in dict.fromkeys(r.set for r in rows):
+        answered = [r.label for r, p in zip(rows, probs, strict=True) if r.set == name and p >= threshold]
+        if answered:
+            shares.append(sum(answered) / len(answered))
+    return sum(shares) / len(shares) if shares else math.nan
+
+
+@dataclass(frozen=True)
+class SetReport:
+    name: str
+    n: int
+    answerable: int
+    auroc: float
+    ece: float
+    answered: float  # share answered at the threshold
+    precision: float  # of the answered
+    false_abstentions: float  # answerable questions abstained
+    unanswerable_abstained: float
+    held_out_auroc: float
+    held_out_ece: float
+
+
+def report_sets(rows: Sequence[Row], model: Calibration, held_out: dict[str, list[float]]) -> list[SetReport]:
+    out = []
+    for name in dict.fromkeys(r.set for r in rows):
+        rs = [r for r in rows if r.set == name]
+        probs = [model.probability(r.features) for r in rs]
+        labels = [bool(r.label) for r in rs]
+        answered = [p >= model.threshold for p in probs]
+        ans = [r.answerable for r in rs]
+        out.append(
+            SetReport(
+                name,
+                len(rs),
+                sum(ans),
+                auroc(probs, labels),
+                expected_calibration_error(probs, labels),
+                _share(answered),
+                _share([lab for lab, a in zip(labels, answered, strict=True) if a]),
+                _share([not a for a, ok in zip(answered, ans, strict=True) if ok]),
+                _share([not a for a, ok in zip(answered, ans, strict=True) if not ok]),
+                auroc(held_out[name], labels),
+                expected_calibration_error(held_out[name], labels),
+            )
+        )
+    return out
+
+
+def _share(flags: Sequence[bool]) -> float:
+    return sum(flags) / len(flags) if flags else math.nan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bot.calibrate", description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", type=Path, default=None, help="indexes and query vectors (default: the model cache)")
+    p.add_argument("--out", type=Path, default=DEFAULT_PATH, help="the fitted model (default bot/calibration.json)")
+    p.add_argument("--report", type=Path, default=ROOT / "eval" / "reports" / "calibration.md", help="the report")
+    args = p.parse_args(argv)
+    if shared_data() is None:
+        print("the public data (../shared/data) is not here: nothing to calibrate on", file=sys.stderr)
+        return 2
+    settings = Settings.load({"engine": "extractive"})
+    work = args.work or settings.cache / "calibration"
+    rows: list[Row] = []
+    for qa in calibration_sets():
+        rows += collect(qa, work, settings, progress=sys.stderr.isatty())
+    names = list(FEATURES)
+    held_out: dict[str, list[float]] = {}
+    for group in dict.fromkeys(source(r.set) for r in rows):
+        # fitted without every set of the same source (PIAF's two sets share their paragraphs)
+        m = model_of(fit([r for r in rows if source(r.set) != group], names), names, 0.5, {})
+        for name in dict.fromkeys(r.set for r in rows if source(r.set) == group):
+            held_out[name] = [m.probability(r.features) for r in rows if r.set == name]
+    params = fit(rows, names)
+    draft = model_of(params, names, 0.5, {})
+    probs = [draft.probability(r.features) for r in rows]
+    threshold = operating_point(rows, probs)
+    sets = {n: sum(1 for r in rows if r.set == n) for n in dict.fromkeys(r.set for r in rows)}
+    meta = {
+        "fitted": _dt.date.today().isoformat(),
+        "recipe": "python -m bot.calibrate (bot/calibrate.py)",
+        "embed_model": settings.embed_model,
+        "data": sets,
+        "max_false_abstentions": MAX_FALSE_ABSTENTIONS,
+        "precision_at_threshold": round(precision_at(rows, probs, threshold), 4),
+        "l2": L2,
+    }
+    model = model_of(params, names, threshold, meta)
+    args.out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
+    table = report_sets(rows, model, held_out)
+    text = render_report(model, table)
+    args.report.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+def render_report(model: Calibration, table: Sequence[SetReport]) -> str:
+    lines = [
+        "# Calibration of the answerability model",
+        "",
+        f"Fitted {model.meta.get('fitted')} by `python -m bot.calibrate`; operating point **{model.threshold}**: "
+        f"it refuses at most {MAX_FALSE_ABSTENTIONS:.0%} of the answerable calibration questions (the sets' "
+        f"rates averaged), and the answered ones are right {model.meta.get('precision_at_threshold', 0):.1%} "
+        "of the time (every set weighing the same). Held-out columns: fitted without the sets of the same "
+        "source (PIAF, SQuAD, gold), scored on it.",
+        "",
+        "| set | questions | answerable | AUROC | ECE | answered | right when answered | false abstentions "
+        "| unanswerable abstained | held-out AUROC | held-out ECE |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for t in table:
+        lines.append(
+            f"| {t.name} | {t.n} | {t.answerable} | {t.auroc:.3f} | {t.ece:.3f} | {t.answered:.1%} | "
+            f"{t.precision:.1%} | {t.false_abstentions:.1%} | {_pct(t.unanswerable_abstained)} | "
+            f"{t.held_out_auroc:.3f} | {t.held_out_ece:.3f} |"
+        )
+    lines += ["", "| feature | weight (standardised) |", "|---|---:|"]
+    for n, w in sorted(zip(model.names, model.weights, strict=True), key=lambda nw: -abs(nw[1])):
+        lines.append(f"| {n} | {w:+.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def source(set_name: str) -> str:
+    """The data a set comes from: "piaf", "squad2", "gold"."""
+    return set_name.split("-")[0]
+
+
+def _pct(v: float) -> str:
+    return "–" if math.isnan(v) else f"{v:.1%}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

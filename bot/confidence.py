@@ -1,0 +1,193 @@
+"""How likely is it that the article answers the question and that we found
+where: a calibrated probability, one decision for both engines.
+
+    >>> model = Calibration.load()                       # bot/calibration.json
+    >>> p = model.probability(features(evidence, hits))  # 0.0 .. 1.0
+    >>> p >= model.threshold                             # answer, or say "not found"
+
+``features`` turns what retrieval saw (``Evidence``: the question, the
+article's scores) into a few numbers; a logistic regression fitted by
+``python -m bot.calibrate`` on public data (docs/calibration.md) turns them
+into a probability. The coefficients are a small versioned JSON file checked
+on load; nothing is unpickled.
+
+Every feature is rounded to ``PRECISION`` decimals, so that the last digits
+of an embedding, which differ from one CPU to another, do not move a
+decision; the rounding is the stated precision of the decision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .answer_types import asks_quantity, asks_time, has_count, has_time
+from .errors import ConfigError
+from .extractive import choose
+from .lexical import LexicalIndex, fold, terms
+from .types import Hit
+
+if TYPE_CHECKING:
+    from .retrieve import Retrieval
+
+FORMAT = "article-qa-calibration/1"
+DEFAULT_PATH = Path(__file__).resolve().parent / "calibration.json"
+PRECISION = 4
+_NAME = re.compile(r"(?<![\w'’-])(?:[A-ZÀ-Ý][\w'’-]+|\d[\d\s.,]*\d|\d)")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What retrieval saw for one question, over the article it searched."""
+
+    question: str
+    question_lang: str
+    article_lang: str
+    dense: np.ndarray  # blended dense score of every sentence of the article, in order
+    lexical: np.ndarray  # BM25 of every sentence (its window blended in), in order
+    lexicon: LexicalIndex  # the article's BM25 index, with its sentences' terms
+    history: str = ""  # the previous question, for follow-ups
+
+
+def _coverage(wanted: set[str] | frozenset[str], text_terms: set[str] | frozenset[str]) -> float:
+    return len(wanted & text_terms) / len(wanted) if wanted else 1.0
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words after the first and numbers: what an answer must not invent."""
+    found = set()
+    for i, m in enumerate(_NAME.finditer(text)):
+        word = m.group(0)
+        if i == 0 and m.start() == 0 and not word[0].isdigit():
+            continue  # the sentence's first word is capitalised anyway
+        found.add(re.sub(r"[\s.,]", "", word.lower()))
+    return found
+
+
+def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
+    """The confidence model's inputs for answering with ``chosen`` (best first)."""
+    lexicon = e.lexicon
+    n = lexicon.size
+    rows = [h.sentence.n - 1 for h in chosen]
+    dense = np.asarray(e.dense, dtype=np.float64)
+    top = float(dense[rows[0]]) if rows else 0.0
+    others = np.delete(dense, rows[:1]) if n > 1 else np.zeros(1)
+    same = float(e.question_lang == e.article_lang)
+    q_terms = set(terms(e.question + " " + e.history, e.article_lang))
+    window_terms = lexicon.window_terms(rows[0]) if rows else frozenset()
+    sentence_terms = frozenset().union(*(lexicon.sentence_terms[r] for r in rows))
+    best_window = max((_coverage(q_terms, lexicon.window_terms(i)) for i in range(n)), default=0.0)
+    q_names = names(e.question)
+    chosen_text = " ".join(h.sentence.text for h in chosen)
+    lex = np.asarray(e.lexical, dtype=np.float64)
+    lex_top = float(lex[rows[0]]) if rows and lex.size else 0.0
+    lex_max = float(lex.max()) if lex.size else 0.0
+    out = {
+        "dense_top": top,
+        "dense_lift": top - float(np.median(dense)) if n else 0.0,
+        "dense_gap": top - float(others.max()) if n > 1 else 0.0,
+        "dense_z": (top - float(dense.mean())) / (float(dense.std()) + 1e-6) if n > 1 else 0.0,
+        "same_lang": same,
+        # lexical signals only mean something when question and article share a language
+        "lex_share": same * (lex_top / lex_max if lex_max > 0 else 0.0),
+        "lex_top": same * math.log1p(max(lex_top, 0.0)),
+        "terms_in_sentence": same * _coverage(q_terms, sentence_terms),
+        "terms_in_window": same * _coverage(q_terms, window_terms),
+        "terms_best_window": same * best_window,
+        "terms_in_article": same * _coverage(q_terms, lexicon.article_terms),
+        "question_terms": math.log1p(len(q_terms)),
+        # a name is in the article when an article word starts like it (its first
+        # four letters, accents folded): "Pentagon" meets "Pentagone", "Moscow" "Moscou"
+        "names_in_article": _coverage(q_names, {w for w in q_names if fold(w)[:4] in lexicon.prefixes}),
+        "wrong_type": float(
+            (asks_quantity(e.question) and not has_count(chosen_text))
+            or (asks_time(e.question) and not has_time(chosen_text))
+        ),
+        "log_sentences": math.log(max(n, 1)),
+    }
+    return {k: round(v, PRECISION) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted logistic regression over ``features``: coefficients, scaling, operating point."""
+
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float  # default operating point (see docs/calibration.md)
+    meta: Mapping[str, object]
+
+    def probability(self, values: Mapping[str, float]) -> float:
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise ConfigError(f"the calibration needs features {missing}: run `python -m bot.calibrate`")
+        z = self.bias + sum(
+            w * (values[n] - m) / s for n, w, m, s in zip(self.names, self.weights, self.mean, self.scale, strict=True)
+        )
+        return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), PRECISION)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "format": FORMAT,
+            "features": list(self.names),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "threshold": self.threshold,
+            **dict(self.meta),
+        }
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_PATH) -> Calibration:
+        return _load(path)
+
+
+_KEYS = ("format", "features", "mean", "scale", "weights", "bias", "threshold")
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> Calibration:
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"cannot read the calibration {path} ({e}): restore it from git or run `python -m bot.calibrate`"
+        ) from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not a {FORMAT} file: run `python -m bot.calibrate`")
+    try:
+        names = tuple(str(n) for n in d["features"])
+        model = Calibration(
+            names,
+            tuple(float(x) for x in d["mean"]),
+            tuple(float(x) for x in d["scale"]),
+            tuple(float(x) for x in d["weights"]),
+            float(d["bias"]),
+            float(d["threshold"]),
+            {k: v for k, v in d.items() if k not in _KEYS},
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{path} is malformed ({e}): run `python -m bot.calibrate`") from None
+    if not len(model.names) == len(model.mean) == len(model.scale) == len(model.weights):
+        raise ConfigError(f"{path} has {len(model.names)} features and other lengths: run `python -m bot.calibrate`")
+    return model
+
+
+def assess(question: str, retrieval: Retrieval, calibration: Calibration) -> tuple[list[Hit], float | None]:
+    """The sentences the extractive engine would quote, and the confidence of answering with them."""
+    chosen = choose(question, retrieval.hits)
+    if not chosen or retrieval.evidence is None:
+        return chosen, None if retrieval.evidence is None else 0.0
+    return chosen, calibration.probability(features(retrieval.evidence, chosen))

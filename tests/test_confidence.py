@@ -1,0 +1,145 @@
+"""Hybrid ranking and the calibrated confidence: BM25 terms, rank fusion,
+features on crafted evidence, the calibration file and its checks, and the
+one decision both engines share (fake embedder, fake LLM)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bot import Bot
+from bot.confidence import Calibration, Evidence, features, names
+from bot.errors import ConfigError
+from bot.lexical import LexicalIndex, terms
+from bot.retrieve import fuse
+from bot.types import Hit, Sentence
+
+from .conftest import FakeEmbedder, FakeLLM
+
+Q = "Combien de soldats nord-coréens ont été envoyés en Russie ?"
+
+
+def sentences(*texts: str) -> list[Sentence]:
+    return [Sentence(f"a:{i}", "a", i, t, 0, len(t)) for i, t in enumerate(texts, 1)]
+
+
+def test_terms_are_stemmed_folded_and_without_stop_words():
+    assert terms("Combien de soldats nord-coréens ont été envoyés en Russie ?", "fr") == [
+        "soldat",
+        "nord",
+        "coreen",
+        "envoi",
+        "russ",
+    ]
+    assert terms("The soldiers were sent to Russia", "en") == ["soldier", "sent", "russia"]
+
+
+def test_bm25_ranks_the_sentence_sharing_rare_words_first():
+    lex = LexicalIndex(
+        sentences("Le ministre a parlé.", "Environ 10 000 soldats ont été envoyés.", "Le ministre est parti."), "fr"
+    )
+    sentence, window = lex.scores("Combien de soldats envoyés ?")
+    assert int(np.argmax(sentence)) == 1 and sentence[0] == 0.0
+    assert window.shape == (3,) and window[0] > 0  # the first window holds the second sentence
+    assert not lex.scores("xylophone")[0].any()
+
+
+def test_fusion_lets_a_lexical_match_reorder_near_ties_only():
+    dense = np.array([0.90, 0.88, 0.70])
+    lexical = np.array([0.0, 5.0, 1.0])
+    fused = fuse(dense, lexical, 0.04)
+    assert int(np.argmax(fused)) == 1  # 0.88 + 0.04 beats 0.90
+    assert int(np.argmax(fuse(np.array([0.95, 0.88]), np.array([0.0, 5.0]), 0.04))) == 0  # a clear winner stays
+    assert np.array_equal(fuse(dense, np.zeros(3), 0.04), dense)  # no shared word: dense alone
+    assert np.array_equal(fuse(dense, lexical, 0.0), dense)
+
+
+def test_names_are_capitalised_words_after_the_first_and_numbers():
+    assert names("Qui est Mark Rutte, selon ABC News en 2024 ?") == {"mark", "rutte", "abc", "news", "2024"}
+    assert names("Combien de soldats ?") == set()
+    assert names("Environ 10 000 soldats") == {"10000"}
+
+
+def evidence(question: str, texts: list[str], dense: list[float], lexical: list[float], q_lang="fr") -> Evidence:
+    return Evidence(question, q_lang, "fr", np.array(dense), np.array(lexical), LexicalIndex(sentences(*texts), "fr"))
+
+
+def hit(n: int, texts: list[str], score: float) -> Hit:
+    return Hit(Sentence(f"a:{n}", "a", n, texts[n - 1], 0, 1), score)
+
+
+def test_features_on_crafted_evidence():
+    texts = ["Le ministre a parlé.", "Environ 10 000 soldats nord-coréens ont été envoyés en Russie.", "Fin."]
+    e = evidence(Q, texts, [0.80, 0.90, 0.70], [0.0, 4.0, 0.0])
+    f = features(e, [hit(2, texts, 0.90)])
+    assert f["dense_top"] == 0.9 and f["dense_lift"] == pytest.approx(0.1) and f["dense_gap"] == pytest.approx(0.1)
+    assert f["same_lang"] == 1.0 and f["lex_share"] == 1.0
+    assert f["terms_in_window"] == 1.0 and f["terms_in_article"] == 1.0
+    assert f["wrong_type"] == 0.0 and f["log_sentences"] == pytest.approx(np.log(3), abs=1e-4)
+    # across languages the lexical signals carry nothing
+    english = features(replace(e, question="How many North Korean soldiers were sent?", question_lang="en"), [])
+    assert english["lex_share"] == english["terms_in_window"] == english["terms_in_article"] == 0.0
+    # a name the article never mentions
+    f = features(replace(e, question="Combien de soldats Zelensky a-t-il envoyés ?"), [hit(2, texts, 0.9)])
+    assert f["names_in_article"] == 0.0
+
+
+def test_features_are_rounded_to_the_stated_precision():
+    texts = ["Un.", "Deux."]
+    f = features(evidence("Quoi ?", texts, [0.812345678, 0.8], [0, 0]), [hit(1, texts, 0.81)])
+    assert f["dense_top"] == 0.8123 and f["dense_gap"] == 0.0123
+
+
+def test_the_calibration_file_is_versioned_and_checked(tmp_path):
+    model = Calibration.load()
+    assert model.names and 0.0 < model.threshold < 1.0
+    assert model.meta["recipe"].startswith("python -m bot.calibrate")
+    assert "gold-test" not in model.meta["data"]  # never fitted on the held-out split
+    bad = tmp_path / "c.json"
+    bad.write_text(json.dumps({**model.to_json(), "format": "other/2"}))
+    with pytest.raises(ConfigError, match="python -m bot.calibrate"):
+        Calibration.load(bad)
+    short = tmp_path / "s.json"
+    short.write_text(json.dumps({**model.to_json(), "weights": [1.0]}))
+    with pytest.raises(ConfigError, match="features"):
+        Calibration.load(short)
+    with pytest.raises(ConfigError, match="needs features"):
+        model.probability({"dense_top": 0.9})
+
+
+def test_probability_grows_with_the_evidence():
+    model = Calibration.load()
+    texts = ["Le ministre a parlé.", "Environ 10 000 soldats nord-coréens ont été envoyés en Russie.", "Fin."]
+    strong = features(evidence(Q, texts, [0.80, 0.90, 0.70], [0.0, 4.0, 0.0]), [hit(2, texts, 0.9)])
+    weak = features(
+        evidence("Quelle est la recette de la ratatouille ?", texts, [0.76, 0.77, 0.76], [0, 0, 0]),
+        [hit(2, texts, 0.77)],
+    )
+    assert 0.0 <= model.probability(weak) < model.threshold <= model.probability(strong) <= 1.0
+
+
+def test_min_confidence_moves_the_operating_point(settings):
+    llm = FakeLLM(settings, ["Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5]."] * 3)
+    never = Bot(replace(settings, min_confidence=1.0), embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
+    a = never.ask(Q, engine="llm")
+    assert a.abstained and a.engine == "llm" and a.confidence is not None and a.confidence < 1.0
+    assert llm.messages == []  # below the operating point the LLM is not asked at all
+    always = Bot(replace(settings, min_confidence=0.0), embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
+    a = always.ask(Q, engine="llm")
+    assert not a.abstained and a.engine == "llm" and len(llm.messages) == 1
+    assert not always.ask(Q, engine="extractive").abstained
+    assert never.ask(Q, engine="extractive").abstained
+
+
+def test_min_confidence_is_checked():
+    from bot import Settings
+
+    assert Settings.load({"min_confidence": "0.3"}, environ={}).min_confidence == 0.3
+    assert Settings.load(environ={"ARTICLE_QA_MIN_CONFIDENCE": ""}).min_confidence is None
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        Settings.load({"min_confidence": "1.5"}, environ={})
+    with pytest.raises(ConfigError, match="a number like 0.4"):
+        Settings.load({"min_confidence": "high"}, environ={})
