@@ -29,3 +29,9 @@ class IndexStateError(BotError):
 
 class ModelError(BotError):
     """A model package is missing or its files fail verification."""
+
+
+class LLMServerError(ModelError):
+    """The LLM server at ARTICLE_QA_LLM_URL is down, refused the request or the
+    key, went silent, or cut its answer short. The message names the URL, never
+    the key; ``--engine auto`` falls back to the extractive answer on it."""

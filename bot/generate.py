@@ -17,9 +17,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .backends import GenerationStats, LLMBackend
 from .cite import Parsed, Support, check_support, is_abstention, parse_citations
 from .extractive import asks_quantity, asks_time, has_count, has_time
-from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence
 
@@ -122,7 +122,7 @@ def _gbnf_string(text: str) -> str:
 
 
 def generate(
-    llm: LocalLLM,
+    llm: LLMBackend,
     prompts: Prompts,
     request: Request,
     max_tokens: int,
@@ -132,7 +132,8 @@ def generate(
     messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
     allowed = {s.n for s in shown}
-    grammar = answer_grammar(allowed) if llm.settings.llm_grammar and allowed else None
+    # The backend sends it where its server takes one (llm.takes_grammar()).
+    grammar = answer_grammar(allowed) if llm.settings.llm_grammar != "false" and allowed else None
     text = ""
     for piece in llm.stream(messages, max_tokens, stats, grammar=grammar):
         text += piece

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
+from .backends import GenerationStats, LLMBackend, make_backend
 from .config import Settings
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelError, QuestionError
@@ -26,7 +27,6 @@ from .generate import Generated, Request, generate
 from .index import SentenceIndex, Status, build_index, index_status, load_index, sha256_file
 from .ingest import CONTROL_CHARS, load_articles, read_article
 from .lang import detect
-from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .types import Answer, Citation, Hit
@@ -87,7 +87,7 @@ class Bot:
     """Answers questions about the articles in ``settings.seeds``, with citations."""
 
     def __init__(
-        self, settings: Settings | None = None, embedder: Embedder | None = None, llm: LocalLLM | None = None
+        self, settings: Settings | None = None, embedder: Embedder | None = None, llm: LLMBackend | None = None
     ) -> None:
         self.settings = settings or Settings.load()
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
@@ -96,8 +96,8 @@ class Bot:
         self._seen: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.RLock()
         self.warnings: list[str] = []  # skipped articles at the last build
-        self._llm: LocalLLM | None = llm
-        self.last_stats: GenerationStats | None = None  # of the last LLM generation
+        self._llm: LLMBackend | None = llm
+        self.last_stats: GenerationStats | None = None  # of the last LLM generation (any thread)
 
     # -- index -----------------------------------------------------------
     def status(self) -> Status:
@@ -210,10 +210,11 @@ class Bot:
         notices = [index_notice] if index_notice else []
 
         answer = extractive
+        stats: list[GenerationStats] = []  # this question's, not another thread's last_stats
         if engine in ("llm", "auto") and found.hits:
             try:
                 llm_answer: Answer | None = None
-                for item in self._generate(q, lang, found, article, history, notices):
+                for item in self._generate(q, lang, found, article, history, notices, stats):
                     if isinstance(item, Answer):
                         llm_answer = item
                     else:
@@ -221,20 +222,29 @@ class Bot:
                 if llm_answer is not None:
                     answer = llm_answer
             except ModelError as e:
+                # Also mid-answer (a server cut the stream): the text streamed
+                # so far is replaced by the extractive answer yielded below.
                 if engine == "llm":
                     raise
                 notices.append(f"LLM unavailable ({e}); answered extractively")
         t3 = time.perf_counter()
         if answer.engine == "extractive":
             yield answer.answer
-        first = self.last_stats.first_token_ms if answer.engine == "llm" and self.last_stats else None
+        first = stats[0].first_token_ms if answer.engine == "llm" and stats else None
         timings.update(answer_ms=(t3 - t2) * 1000, total_ms=(t3 - t0) * 1000)
         if first is not None:
             timings["first_token_ms"] = (t2 - t0) * 1000 + first
         yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None)
 
     def _generate(
-        self, q: str, lang: str, found: Retrieval, article: str | None, history: History, notices: list[str]
+        self,
+        q: str,
+        lang: str,
+        found: Retrieval,
+        article: str | None,
+        history: History,
+        notices: list[str],
+        stats: list[GenerationStats],
     ) -> Iterator[str | Answer]:
         """The LLM's answer, or the extractive one (with a notice) when its citations fail."""
         assert self._retriever is not None and self._index is not None
@@ -255,6 +265,7 @@ class Bot:
                 yield item
         assert generated is not None
         self.last_stats = generated.stats
+        stats.append(generated.stats)
         if generated.abstained:
             yield Answer(q, ABSTAIN.get(lang, ABSTAIN["en"]), "llm", True, lang, (), tuple(found.hits))
             return
@@ -280,9 +291,10 @@ class Bot:
         yield Answer(q, generated.parsed.text, "llm", False, lang, tuple(citations), tuple(found.hits))
 
     @property
-    def llm(self) -> LocalLLM:
+    def llm(self) -> LLMBackend:
+        """The model that writes LLM answers: in this process, or a server (ARTICLE_QA_LLM_URL)."""
         if self._llm is None:
-            self._llm = LocalLLM(self.settings)
+            self._llm = make_backend(self.settings)
         return self._llm
 
     @property
