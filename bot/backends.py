@@ -15,6 +15,7 @@ serves, on first use.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -72,6 +73,39 @@ class LLMBackend(Protocol):
         Stopping the iteration (``close()``) cancels the generation. Failures raise
         ``ModelError`` (``LLMServerError`` for a server), possibly after some text."""
         ...
+
+
+def chunk_text(chunk: dict[str, Any], stats: GenerationStats, t0: float) -> Iterator[str]:
+    """The text of one streamed chat-completion chunk (the OpenAI shape, which
+    llama.cpp's handlers use in process too), noted in ``stats``."""
+    for choice in chunk.get("choices") or []:
+        delta = (choice.get("delta") or {}).get("content")
+        if choice.get("finish_reason"):
+            stats.finish_reason = choice["finish_reason"]
+        if delta:
+            if stats.first_token_ms is None:
+                stats.first_token_ms = (time.perf_counter() - t0) * 1000
+            stats.completion_tokens += 1
+            yield delta
+    read_usage(chunk, stats)
+
+
+def read_usage(chunk: dict[str, Any], stats: GenerationStats) -> None:
+    """Token counts and timings, from llama.cpp's ``timings`` or the standard ``usage``."""
+    timings = chunk.get("timings")
+    if isinstance(timings, dict) and timings:
+        stats.prompt_tokens = int(timings.get("prompt_n", 0))
+        stats.cached_tokens = int(timings.get("cache_n", 0))
+        stats.raw = {**stats.raw, **timings}
+    usage = chunk.get("usage")
+    if isinstance(usage, dict) and usage:
+        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        if not timings:
+            stats.cached_tokens = cached
+            stats.prompt_tokens = max(0, int(usage.get("prompt_tokens") or 0) - cached)
+        if usage.get("completion_tokens"):
+            stats.completion_tokens = int(usage["completion_tokens"])
+        stats.raw = {**stats.raw, "usage": usage}
 
 
 def make_backend(settings: Settings) -> LLMBackend:

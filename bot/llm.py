@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .backends import GenerationStats
+from .backends import GenerationStats, chunk_text
 from .config import DEFAULT_LLM, Settings
 from .errors import ModelError
 
@@ -203,20 +203,7 @@ class LocalLLM:
                 continue
             if "error" in item or "code" in item:
                 raise ModelError(f"the LLM refused the request: {str(item)[:200]}")
-            for choice in item.get("choices") or []:
-                delta = (choice.get("delta") or {}).get("content")
-                if choice.get("finish_reason"):
-                    stats.finish_reason = choice["finish_reason"]
-                if delta:
-                    if stats.first_token_ms is None:
-                        stats.first_token_ms = (time.perf_counter() - t0) * 1000
-                    stats.completion_tokens += 1
-                    yield delta
-            timings = item.get("timings")
-            if timings:
-                stats.prompt_tokens = int(timings.get("prompt_n", 0))
-                stats.cached_tokens = int(timings.get("cache_n", 0))
-                stats.raw = timings
+            yield from chunk_text(item, stats, t0)
 
     def complete(self, messages: list[dict[str, str]], max_tokens: int = 200) -> tuple[str, GenerationStats]:
         stats = GenerationStats()

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .backends import GenerationStats
+from .backends import GenerationStats, chunk_text
 from .config import DEFAULT_LLM, Settings
 from .errors import LLMServerError
 
@@ -328,17 +328,9 @@ class RemoteLLM:
                     err = chunk["error"]
                     message = err.get("message", err) if isinstance(err, dict) else err
                     raise LLMServerError(f"{self.describe()} failed mid-answer: {self._scrub(str(message))[:200]}")
-                for choice in chunk.get("choices") or []:
-                    delta = (choice.get("delta") or {}).get("content")
-                    if choice.get("finish_reason"):
-                        stats.finish_reason = choice["finish_reason"]
-                    if delta:
-                        if stats.first_token_ms is None:
-                            stats.first_token_ms = (time.perf_counter() - t0) * 1000
-                        stats.completion_tokens += 1
-                        shown += len(delta)
-                        yield delta
-                _read_usage(chunk, stats)
+                for piece in chunk_text(chunk, stats, t0):
+                    shown += len(piece)
+                    yield piece
         except httpx.TimeoutException:
             raise LLMServerError(
                 f"{self.describe()} went silent for {self.settings.llm_timeout:g} s "
@@ -361,24 +353,6 @@ class RemoteLLM:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-
-def _read_usage(chunk: dict[str, Any], stats: GenerationStats) -> None:
-    """Token counts and timings, from llama.cpp's ``timings`` or the standard ``usage``."""
-    timings = chunk.get("timings")
-    if isinstance(timings, dict) and timings:
-        stats.prompt_tokens = int(timings.get("prompt_n", 0))
-        stats.cached_tokens = int(timings.get("cache_n", 0))
-        stats.raw = timings
-    usage = chunk.get("usage")
-    if isinstance(usage, dict) and usage:
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        if not timings:
-            stats.cached_tokens = cached
-            stats.prompt_tokens = max(0, int(usage.get("prompt_tokens") or 0) - cached)
-        if usage.get("completion_tokens"):
-            stats.completion_tokens = int(usage["completion_tokens"])
-        stats.raw = {**stats.raw, "usage": usage}
 
 
 _FIELD = re.compile(r"^data: ?(.*)$")
