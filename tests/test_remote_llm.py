@@ -443,3 +443,18 @@ def test_the_ui_answers_as_many_at_once_as_the_backend_takes(settings, fake_serv
     local = Bot(settings, embedder=FakeEmbedder())
     assert answer_limits(local) == {1}
     assert answer_limits(remote_bot(settings, fake_server, llm_parallel=6)) == {6}
+
+
+def test_the_scale_out_bench_tells_drift_from_cross_session_answers():
+    # bench.scale_out's check must be able to fail: an answer that is another
+    # session's reference is cross-session; one that merely differs is not.
+    from bench.load import SessionLog
+    from bench.scale_out import classify
+
+    plans = [[("Q1", "A1 [1]."), ("Q2", "A2 [2].")], [("Q3", "A3 [3].")]]
+    log = SessionLog(answers=[("Q1", "A1 [1]."), ("Q2", "A3 [3]."), ("Q3", "A3, reworded [3].")])
+    log.foreign_chats.append("chat holds questions ['Q3'], this session asked ['Q1']")
+    r = classify([log], plans)
+    assert r["same_as_reference"] == 1
+    assert len(r["cross_session"]) == 2 and "'Q2' got the answer to 'Q3'" in r["cross_session"][1]
+    assert [d["question"] for d in r["different_from_reference"]] == ["Q3"]
