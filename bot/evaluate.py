@@ -71,6 +71,7 @@ class Prediction:
     total_ms: float
     notice: str | None = None
     error: str | None = None
+    scores: list[float] = field(default_factory=list)  # of ``ranked``, best first
 
 
 @dataclass
@@ -140,6 +141,7 @@ def predict(bot: Bot, item: GoldItem, engine: str) -> Prediction:
         first_token_ms=a.timings_ms.get("first_token_ms"),
         total_ms=a.timings_ms.get("total_ms", 0.0),
         notice=a.notice,
+        scores=[round(h.score, 6) for h in a.hits],
     )
 
 
