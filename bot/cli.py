@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the bundled GGUF (or ARTICLE_QA_LLM_MODEL's) as a llama.cpp HTTP server; point apps at it "
         "with ARTICLE_QA_LLM_URL=http://HOST:PORT/v1. Clients must send ARTICLE_QA_LLM_API_KEY when it is set.",
     )
-    llm.add_argument("--host", dest="llm_host", metavar="HOST", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    llm.add_argument(
+        "--host", dest="llm_host", metavar="HOST", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
     llm.add_argument("--port", dest="llm_port", metavar="PORT", type=int, default=8080, help="port (default 8080)")
     llm.add_argument(
         "--parallel", type=int, default=2, metavar="N", help="requests decoded together, one slot each (default 2)"
