@@ -69,10 +69,10 @@ def start(settings: Settings, host: str, port: int, parallel: int) -> tuple[Any,
 
 def serve_forever(settings: Settings, host: str, port: int, parallel: int) -> int:
     """Run until SIGINT or SIGTERM; the ready line goes to stdout once the model is loaded."""
+    server, served = start(settings, host, port, parallel)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    server, served = start(settings, host, port, parallel)
     key = " (clients must send ARTICLE_QA_LLM_API_KEY)" if settings.llm_api_key else ""
     print(
         f"serving {served.model} at {served.url}: {served.parallel} parallel slot(s) of {served.context} tokens"

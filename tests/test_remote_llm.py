@@ -458,3 +458,18 @@ def test_the_scale_out_bench_tells_drift_from_cross_session_answers():
     assert r["same_as_reference"] == 1
     assert len(r["cross_session"]) == 2 and "'Q2' got the answer to 'Q3'" in r["cross_session"][1]
     assert [d["question"] for d in r["different_from_reference"]] == ["Q3"]
+
+
+def test_llm_server_refuses_a_busy_port_and_bad_flags_in_one_line(capsys):
+    from bot.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["llm-server", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "pick another --port" in err
+    assert "\n" not in err
+    assert main(["llm-server", "--port", str(free_port()), "--parallel", "0"]) == 2
+    assert "--parallel must be at least 1" in capsys.readouterr().err
