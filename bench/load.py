@@ -174,11 +174,11 @@ def serve(
 
 @contextmanager
 def llm_server(
-    parallel: int = 2, startup_s: float = 300.0, env: dict[str, str] | None = None
+    parallel: int = 2, startup_s: float = 300.0, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`bot llm-server` as a real process on a free loopback port: (API base URL, process)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "bot", "llm-server", "--port", str(port), "--parallel", str(parallel)]
+    cmd = [sys.executable, "-m", "bot", "llm-server", "--port", str(port), "--parallel", str(parallel), *args]
     with _process(cmd, env, "llm-server") as (server, log):
         deadline = time.time() + startup_s
         while "point the app at it with" not in log():  # the ready line: model loaded, port open

@@ -232,9 +232,14 @@ def _slots(settings: Settings, work: Path, seed: Path, rounds: int, article_char
         return prompts.messages(a.id, list(a.sentences), q, "fr" if i == 0 else "en")
 
     runs: dict[str, Any] = {}
-    choices = (("server's choice", 2, False), ("id_slot per article", 2, True), ("one slot", 1, False))
-    for name, parallel, pin in choices:
-        with llm_server(parallel=parallel) as (url, _):
+    choices = (
+        ("server's choice (idle slots swapped to RAM: llama.cpp's default)", 2, False, "swap"),
+        ("server's choice, idle slots keep their prompt (--idle-slots keep)", 2, False, "keep"),
+        ("id_slot per article", 2, True, "swap"),
+        ("one slot", 1, False, "swap"),
+    )
+    for name, parallel, pin, idle in choices:
+        with llm_server(parallel=parallel, args=("--idle-slots", idle)) as (url, _):
             for i in range(2):  # each article once, untimed: the prefixes into the caches
                 first_token(url, messages(i, 0), {"id_slot": i} if pin else {})
             rows = []
@@ -328,10 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.scale_out", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="a crash test: 2 sessions, one question each, a few seconds")
     ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--duration", type=float, default=180.0, help="seconds per setup")
+    ap.add_argument("--duration", type=float, default=150.0, help="seconds per setup")
     ap.add_argument("--out", type=Path, default=ROOT / "bench")
     args = ap.parse_args(argv)
-    sessions, duration, turns, rounds = (2, 5.0, 1, 1) if args.quick else (args.sessions, args.duration, 3, 3)
+    sessions, duration, turns, rounds = (2, 5.0, 1, 1) if args.quick else (args.sessions, args.duration, 3, 2)
     # Quick: the model reads the retrieved sentences, not the whole article, so
     # that each cold prompt takes seconds, not twenty; the code paths are the same.
     mode = "retrieved" if args.quick else "article"

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument(
         "--parallel", type=int, default=2, metavar="N", help="requests decoded together, one slot each (default 2)"
     )
+    llm.add_argument(
+        "--idle-slots",
+        choices=["swap", "keep"],
+        default="swap",
+        help="swap: llama.cpp's default, an idle slot's prompt moves to a RAM cache when another task starts; "
+        "keep: each slot keeps its prompt (bench/scale_out_results.md compares them)",
+    )
     return p
 
 
@@ -90,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .llm_server import serve_forever
 
             # the server runs the model file itself, whatever URL the environment points apps at
-            return serve_forever(replace(settings, llm_url=""), args.llm_host, args.llm_port, args.parallel)
+            return serve_forever(
+                replace(settings, llm_url=""), args.llm_host, args.llm_port, args.parallel, args.idle_slots
+            )
         from .pipeline import Bot
 
         bot = Bot(settings)

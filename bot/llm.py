@@ -60,6 +60,7 @@ def server_params(
     host: str = "127.0.0.1",
     port: int = 0,
     api_keys: tuple[str, ...] = (),
+    swap_idle_slots: bool = True,
 ) -> Any:
     """llama.cpp's parameters for our model: greedy, prompt cache on, ``parallel``
     slots of ``llm_context`` tokens each (port 0: any free loopback port)."""
@@ -82,6 +83,9 @@ def server_params(
     params.hostnames = [host]
     params.port = port
     params.api_keys = list(api_keys)
+    # llama.cpp's default: when a task starts, idle slots are saved to the
+    # host-memory prompt cache and cleared; False keeps each slot's KV (its article).
+    params.cache_idle_slots = swap_idle_slots
     if settings.llm_speculative == "ngram":
         # Draft the next tokens from the last occurrence of the current
         # 3 tokens in the prompt or answer, and verify them in one

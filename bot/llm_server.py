@@ -46,7 +46,7 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror}): pick another --port or --host") from None
 
 
-def start(settings: Settings, host: str, port: int, parallel: int) -> tuple[Any, Served]:
+def start(settings: Settings, host: str, port: int, parallel: int, idle_slots: str = "swap") -> tuple[Any, Served]:
     """Load the model and start listening; returns the xllamacpp server (keep a
     reference: deleting it stops the server) and what it serves."""
     if parallel < 1:
@@ -56,7 +56,8 @@ def start(settings: Settings, host: str, port: int, parallel: int) -> tuple[Any,
     check_port_free(host, port)
     path = resolve_model(settings)
     keys = (settings.llm_api_key,) if settings.llm_api_key else ()
-    params = server_params(settings, path, parallel=parallel, host=host, port=port, api_keys=keys)
+    swap = idle_slots == "swap"
+    params = server_params(settings, path, parallel=parallel, host=host, port=port, api_keys=keys, swap_idle_slots=swap)
     try:
         server = runtime().Server(params)
     except Exception as e:  # the runtime raises several kinds
@@ -67,9 +68,9 @@ def start(settings: Settings, host: str, port: int, parallel: int) -> tuple[Any,
     return server, Served(f"http://{shown_host}:{port}/v1", path.name, parallel, settings.llm_context)
 
 
-def serve_forever(settings: Settings, host: str, port: int, parallel: int) -> int:
+def serve_forever(settings: Settings, host: str, port: int, parallel: int, idle_slots: str = "swap") -> int:
     """Run until SIGINT or SIGTERM; the ready line goes to stdout once the model is loaded."""
-    server, served = start(settings, host, port, parallel)
+    server, served = start(settings, host, port, parallel, idle_slots)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
