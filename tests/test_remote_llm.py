@@ -473,3 +473,14 @@ def test_llm_server_refuses_a_busy_port_and_bad_flags_in_one_line(capsys):
     assert "\n" not in err
     assert main(["llm-server", "--port", str(free_port()), "--parallel", "0"]) == 2
     assert "--parallel must be at least 1" in capsys.readouterr().err
+
+
+def test_an_answer_any_question_may_get_is_not_cross_session():
+    from bench.load import SessionLog
+    from bench.scale_out import classify
+
+    plans = [[("Q1", "Not found.")], [("Q2", "Quote [4].")], [("Q3", "Quote [4].")]]
+    log = SessionLog(answers=[("Q1", "Quote [4]."), ("Q2", "Not found.")])
+    r = classify([log], plans, {"Q1": {"Quote [4]."}, "Q2": {"Not found."}})
+    assert r["cross_session"] == [] and len(r["different_from_reference"]) == 2
+    assert len(classify([log], plans)["cross_session"]) == 2
