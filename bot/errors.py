@@ -33,3 +33,9 @@ class ModelError(BotError):
 
 class AnswerError(BotError):
     """A text given to ``bot verify`` cannot be checked (empty, no citation, a number out of range)."""
+
+
+class LLMServerError(ModelError):
+    """The LLM server at ARTICLE_QA_LLM_URL is down, refused the request or the
+    key, went silent, or cut its answer short. The message names the URL, never
+    the key; ``--engine auto`` falls back to the extractive answer on it."""

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from .backends import GenerationStats, LLMBackend
 from .cite import Parsed, Support, is_abstention, parse_citations
 from .context import CHARS_PER_TOKEN, RESERVED_TOKENS, plan_context  # noqa: F401 - the budget lives there now
-from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .types import Hit, Sentence
 from .verify import Verification, verify
@@ -115,7 +115,7 @@ def _gbnf_string(text: str) -> str:
 
 
 def generate(
-    llm: LocalLLM,
+    llm: LLMBackend,
     prompts: Prompts,
     request: Request,
     max_tokens: int,
@@ -136,7 +136,8 @@ def generate(
     messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
     allowed = {s.n for s in shown}
-    grammar = answer_grammar(allowed) if llm.settings.llm_grammar and allowed else None
+    # The backend sends it where its server takes one (llm.takes_grammar()).
+    grammar = answer_grammar(allowed) if llm.settings.llm_grammar != "false" and allowed else None
     text = ""
     for piece in llm.stream(messages, max_tokens, stats, grammar=grammar):
         text += piece

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import library
+from .backends import GenerationStats, LLMBackend, make_backend
 from .confidence import Calibration, assess
 from .config import Settings
 from .context import CHARS_PER_TOKEN, chars, warm_plan
@@ -32,7 +33,6 @@ from .generate import Generated, Request, generate
 from .index import SentenceIndex, Status, index_status, load_index, lock
 from .ingest import CONTROL_CHARS, load_articles, read_article
 from .lang import detect
-from .llm import GenerationStats, LocalLLM
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .types import Answer, Citation, Hit, Sentence
@@ -94,7 +94,7 @@ class Bot:
     """Answers questions about the articles in ``settings.seeds``, with citations."""
 
     def __init__(
-        self, settings: Settings | None = None, embedder: Embedder | None = None, llm: LocalLLM | None = None
+        self, settings: Settings | None = None, embedder: Embedder | None = None, llm: LLMBackend | None = None
     ) -> None:
         self.settings = settings or Settings.load()
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
@@ -103,9 +103,9 @@ class Bot:
         self._seen: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.RLock()
         self.warnings: list[str] = []  # skipped articles at the last build
-        self._llm: LocalLLM | None = llm
+        self._llm: LLMBackend | None = llm
         self._verifier: Verifier | None = None
-        self.last_stats: GenerationStats | None = None  # of the last LLM generation
+        self.last_stats: GenerationStats | None = None  # of the last LLM generation (any thread)
         self.last_context: str | None = None  # and what it read (bot/context.py)
         self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
 
@@ -269,6 +269,7 @@ class Bot:
         notices = [index_notice] if index_notice else []
 
         answer = extractive
+        stats: list[GenerationStats] = []  # this question's, not another thread's last_stats
         unsure = confidence is not None and confidence < threshold
         if engine in ("llm", "auto") and found.hits and unsure:
             # One decision for both engines: below the operating point the LLM is
@@ -277,7 +278,7 @@ class Bot:
         elif engine in ("llm", "auto") and found.hits:
             try:
                 llm_answer: Answer | None = None
-                for item in self._generate(q, lang, found, article, history, notices, confidence):
+                for item in self._generate(q, lang, found, article, history, notices, confidence, stats):
                     if isinstance(item, Answer):
                         llm_answer = item
                     else:
@@ -285,13 +286,15 @@ class Bot:
                 if llm_answer is not None:
                     answer = llm_answer
             except ModelError as e:
+                # Also mid-answer (a server cut the stream): the text streamed
+                # so far is replaced by the extractive answer yielded below.
                 if engine == "llm":
                     raise
                 notices.append(f"LLM unavailable ({e}); answered extractively")
         t3 = time.perf_counter()
         if answer.engine == "extractive" or answer.abstained:
             yield answer.answer
-        first = self.last_stats.first_token_ms if answer.engine == "llm" and self.last_stats else None
+        first = stats[0].first_token_ms if answer.engine == "llm" and stats else None
         timings.update(answer_ms=(t3 - t2) * 1000, total_ms=(t3 - t0) * 1000)
         if first is not None:
             timings["first_token_ms"] = (t2 - t0) * 1000 + first
@@ -306,6 +309,7 @@ class Bot:
         history: History,
         notices: list[str],
         confidence: float | None,
+        stats: list[GenerationStats],
     ) -> Iterator[str | Answer]:
         """The LLM's answer, or the extractive one (with a notice) when its citations fail."""
         assert self._retriever is not None and self._index is not None
@@ -327,10 +331,11 @@ class Bot:
         assert generated is not None
         self.last_stats = generated.stats
         self.last_context = generated.mode  # what the model read: "article", "section" or "retrieved"
-        stats = generated.stats
-        if generated.section and stats.prompt_tokens > stats.cached_tokens:
+        own = generated.stats
+        if generated.section and own.prompt_tokens > own.cached_tokens:
             # the section's state was evicted from the cache (the question re-read it): not warm any more
             self._warm.discard(generated.section)
+        stats.append(generated.stats)
         if generated.abstained:
             yield Answer(q, ABSTAIN.get(lang, ABSTAIN["en"]), "llm", True, lang, (), tuple(found.hits))
             return
@@ -390,9 +395,10 @@ class Bot:
         return self._verifier.verify(text, index.sentences[lo:hi], question, lang, vectors)
 
     @property
-    def llm(self) -> LocalLLM:
+    def llm(self) -> LLMBackend:
+        """The model that writes LLM answers: in this process, or a server (ARTICLE_QA_LLM_URL)."""
         if self._llm is None:
-            self._llm = LocalLLM(self.settings)
+            self._llm = make_backend(self.settings)
         return self._llm
 
     @property

@@ -504,6 +504,10 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         pending = gr.State("")
         inputs = [pending, chatbot, session, engine, article]
         outputs = [chatbot, session, article_html, status]
+        # Answers run as many at once as the LLM backend takes: one for the
+        # in-process model (two generations on two cores halve each other),
+        # ARTICLE_QA_LLM_PARALLEL when a server batches them.
+        answers_at_once = bot.llm.parallel
         # API clients (gradio_client) call /send then /answer in one session,
         # as the page does; the button's copy of the chain is not listed twice.
         for trigger, visibility in ((question.submit, "public"), (send.click, "undocumented")):
@@ -514,7 +518,15 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
                 queue=False,
                 api_name="send",
                 api_visibility=visibility,
-            ).then(on_submit, inputs, outputs, concurrency_id="model", api_name="answer", api_visibility=visibility)
+            ).then(
+                on_submit,
+                inputs,
+                outputs,
+                concurrency_id="model",
+                concurrency_limit=answers_at_once,
+                api_name="answer",
+                api_visibility=visibility,
+            )
 
         def adding(data, name, chat, art, progress):
             added = None
@@ -582,6 +594,6 @@ def build_demo(bot: Bot, warm: bool = True) -> Any:
         timer.tick(tick, known, [status, article, known], api_visibility="undocumented", queue=False)
         if warm:
             demo.load(lambda: warmup.start(once=True), api_visibility="undocumented")
-    # One request at a time on the model: two generations would halve each other's speed.
+    # Everything else one at a time, as before; the answer event has its own limit above.
     demo.queue(default_concurrency_limit=1)
     return demo

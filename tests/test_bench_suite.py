@@ -25,8 +25,10 @@ def test_summary_of_nothing_measured(tmp_path: Path) -> None:
         "llm_ttft_uncached_over_cached",
         "llm_total_no_speculative_over_speculative",
         "rebuild_over_add_article",
+        "scale_out_throughput",
     }
     assert set(r["ratios"].values()) == {None}
+    assert r["scale_out"] == {"single": None, "replicas": None}
     assert "| foundation | never |" in markdown(r)
     chart(r, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").stat().st_size > 1000
@@ -51,3 +53,23 @@ def test_the_llm_peak_is_the_products_not_the_comparison_copys() -> None:
     r = summarise(sections, {"llm": {"exit": 0, "elapsed_s": 600.0, "peak_rss_mb": 3200.0}}, quick=False)
     assert r["peak_rss_mb"]["llm"] == 2018.0
     assert r["ratios"]["llm_total_no_speculative_over_speculative"] == 1.05
+
+
+def test_the_scale_out_comparison_is_summarised() -> None:
+    def setup(qps: float, rss: float) -> dict:
+        lat = {"p50": 40000.0, "p95": 90000.0, "min": 3000.0, "max": 95000.0, "n": 30}
+        return {
+            "throughput_qps": qps,
+            "latency_ms": lat,
+            "errors": [],
+            "cross_session": [],
+            "peak_rss_mb": {"total": rss},
+        }
+
+    out = {"single": setup(0.2, 2100.0), "replicas": setup(0.3, 2600.0), "ratio_throughput": 1.5}
+    r = summarise({**dict.fromkeys(SECTIONS), "scale_out": out}, {}, quick=False)
+    assert r["ratios"]["scale_out_throughput"] == 1.5
+    assert r["scale_out"]["replicas"]["peak_rss_mb"] == 2600.0 and r["scale_out"]["single"]["errors"] == 0
+    text = markdown(r)
+    assert "| throughput (questions/s) | 0.200 | 0.300 |" in text and "**1.50×**" in text
+    assert "| latency p50 / p95 (s) | 40.0 / 90.0 | 40.0 / 90.0 |" in text
