@@ -11,7 +11,7 @@ features (L2, Newton's method, numpy) is fitted with each question weighing
 1/sqrt(size of its set): 2,500 PIAF paragraphs count more than 53 dev
 questions, but not 50 times more. The operating point is the highest threshold
 at which at most ``MAX_FALSE_ABSTENTIONS`` of the answerable calibration
-questions are refused (every set weighing the same); the report states the
+questions are refused (each weighing as in the fit); the report states the
 precision of the answered questions it gives.
 
 Calibration sets: the public sets in ../shared/data (PIAF paragraphs, PIAF
@@ -56,6 +56,7 @@ FEATURES = (
     "dense_lift",
     "dense_gap",
     "dense_z",
+    "dense_shortfall",
     "same_lang",
     "lex_share",
     "lex_top",
@@ -219,13 +220,19 @@ def model_of(params: tuple[np.ndarray, ...], names: Sequence[str], threshold: fl
 
 def operating_point(rows: Sequence[Row], probs: Sequence[float], limit: float = MAX_FALSE_ABSTENTIONS) -> float:
     """The highest threshold that refuses at most ``limit`` of the answerable
-    questions, the sets' refusal rates averaged (every set weighing the same)."""
-    sets = sorted({r.set for r in rows if r.answerable})
-    by_set = {n: np.sort([p for r, p in zip(rows, probs, strict=True) if r.set == n and r.answerable]) for n in sets}
+    questions, each weighing as in the fit (1/sqrt of its set's size)."""
+    sizes: dict[str, int] = {}
+    for r in rows:
+        sizes[r.set] = sizes.get(r.set, 0) + 1
+    answerable = [(p, 1 / math.sqrt(sizes[r.set])) for r, p in zip(rows, probs, strict=True) if r.answerable]
+    p = np.array([a for a, _ in answerable])
+    w = np.array([b for _, b in answerable])
+    order = np.argsort(p)
+    refused = np.cumsum(w[order]) / w.sum()  # refused[i]: weight strictly below p[order][i + 1]
     candidates = np.unique(np.asarray(probs, dtype=np.float64))
-    # refused at threshold t: answerable questions scoring below it
-    refused = np.mean([np.searchsorted(v, candidates, side="left") / len(v) for v in by_set.values()], axis=0)
-    ok = candidates[refused <= limit]
+    below = np.searchsorted(p[order], candidates, side="left")  # how many score below each candidate
+    share = np.where(below > 0, refused[np.maximum(below - 1, 0)], 0.0)
+    ok = candidates[share <= limit]
     return round(float(ok.max()) if ok.size else 0.0, 4)
 
 
@@ -333,8 +340,9 @@ def render_report(model: Calibration, table: Sequence[SetReport]) -> str:
         "# Calibration of the answerability model",
         "",
         f"Fitted {model.meta.get('fitted')} by `python -m bot.calibrate`; operating point **{model.threshold}**: "
-        f"it refuses at most {MAX_FALSE_ABSTENTIONS:.0%} of the answerable calibration questions (the sets' "
-        f"rates averaged), and the answered ones are right {model.meta.get('precision_at_threshold', 0):.1%} "
+        f"it refuses at most {MAX_FALSE_ABSTENTIONS:.0%} of the answerable calibration questions (each "
+        f"weighing 1/sqrt of its set's size, as in the fit), and the answered ones are right "
+        f"{model.meta.get('precision_at_threshold', 0):.1%} "
         "of the time (every set weighing the same). Held-out columns: fitted without the sets of the same "
         "source (PIAF, SQuAD, gold), scored on it.",
         "",

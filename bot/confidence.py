@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 FORMAT = "article-qa-calibration/1"
 DEFAULT_PATH = Path(__file__).resolve().parent / "calibration.json"
 PRECISION = 4
+DENSE_KNEE = 0.80
 _NAME = re.compile(r"(?<![\w'’-])(?:[A-ZÀ-Ý][\w'’-]+|\d[\d\s.,]*\d|\d)")
 
 
@@ -95,6 +96,10 @@ def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
         "dense_lift": top - float(np.median(dense)) if n else 0.0,
         "dense_gap": top - float(others.max()) if n > 1 else 0.0,
         "dense_z": (top - float(dense.mean())) / (float(dense.std()) + 1e-6) if n > 1 else 0.0,
+        # how far the best score falls below DENSE_KNEE: with e5-small, answerable
+        # questions almost never score below it, off-topic ones often do, a bend
+        # a straight logistic term cannot follow (docs/calibration.md)
+        "dense_shortfall": max(0.0, DENSE_KNEE - top),
         "same_lang": same,
         # lexical signals only mean something when question and article share a language
         "lex_share": same * (lex_top / lex_max if lex_max > 0 else 0.0),
