@@ -120,7 +120,7 @@ def run_session(
         t0 = time.perf_counter()
         try:
             client.predict(question, api_name="/send")
-            chat, _page = client.predict(chat, engine, article, api_name="/answer")
+            chat, *_page_and_status = client.predict(chat, engine, article, api_name="/answer")
         except Exception as e:  # noqa: BLE001 - counted, the run goes on
             log.errors.append(f"{type(e).__name__}: {e}"[:300])
             chat, turn = [], 0
