@@ -87,16 +87,34 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+# The child writes its own peak RSS (VmHWM of its address space) when it exits.
+# wait4's ru_maxrss cannot be used: Linux carries the parent's high-water mark
+# over fork and exec, so a pytest process that holds the in-process LLM (5 GB
+# in a full run) would be reported as the child's peak.
+_PEAK = (
+    "import atexit, os, runpy, sys\n"
+    "def peak():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            open(os.environ['PEAK_RSS_FILE'], 'w').write(line.split()[1])\n"
+    "atexit.register(peak)\n"
+    "sys.argv[0] = 'bot'\n"
+    "runpy.run_module('bot', run_name='__main__')\n"
+)
+
+
 def run_bot(args: list[str], env: dict[str, str]) -> tuple[int, str, str, float]:
     """`python -m bot ARGS` in a child process: exit code, stdout, stderr, and
-    the child's own peak RSS in MB (wait4; its output goes through files)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "bot", *args], env=env, cwd=ROOT, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss / 1024
+    the child's own peak RSS in MB (its output goes through files)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        peak = Path(tmp) / "peak"
+        env = {**env, "PEAK_RSS_FILE": str(peak)}
+        with open(Path(tmp) / "out", "w+") as out, open(Path(tmp) / "err", "w+") as err:
+            code = subprocess.call([sys.executable, "-c", _PEAK, *args], env=env, cwd=ROOT, stdout=out, stderr=err)
+            out.seek(0)
+            err.seek(0)
+            kib = float(peak.read_text()) if peak.exists() else float("nan")
+            return code, out.read(), err.read(), kib / 1024
 
 
 def one_line_error(err: str) -> str:
