@@ -134,10 +134,17 @@ class Retriever:
             # BM25 scores are only comparable within one corpus: the pool's
             pool_lang = max(articles, key=lambda a: len(self._sentences(a)))
             lex = LexicalIndex([s for a in articles for s in self._sentences(a)], self.index.langs.get(pool_lang, "en"))
-        all_lex = np.round(self._lexical(lex, question, before), PRECISION)
+        # Ranking reads the question's own words only. A follow-up with none in
+        # the article ("Et que faisait-il avant ?") would otherwise be matched on
+        # the previous question's words, which point back at the sentence that
+        # already answered it (dev and test follow-ups: 2 fewer top-1s); the
+        # contextual dense query carries the conversation. The confidence model
+        # reads both (``evidence``), as it was fitted.
+        rank_lex = np.round(self._lexical(lex, question, ""), PRECISION)
+        all_lex = np.round(self._lexical(lex, question, before), PRECISION) if before else rank_lex
         q_lang = lang or detect(question)
         same = all(q_lang == self.index.langs.get(a, "en") for a in articles)
-        fused = np.round(fuse(all_dense, all_lex, LEXICAL_WEIGHT if same else LEXICAL_WEIGHT_ACROSS), PRECISION)
+        fused = np.round(fuse(all_dense, rank_lex, LEXICAL_WEIGHT if same else LEXICAL_WEIGHT_ACROSS), PRECISION)
         # ties go to the earlier sentence, so that equal scores never order by chance
         order = np.lexsort((all_rows, -fused))[:k]
         hits = [Hit(self.index.sentences[int(all_rows[i])], float(all_dense[i])) for i in order]
@@ -174,8 +181,9 @@ class Retriever:
     @staticmethod
     def _lexical(lex: LexicalIndex, question: str, previous: str) -> np.ndarray:
         """BM25 of each sentence, blended with its window's like the dense
-        score; a follow-up with no word of its own in the article ("Et où ?")
-        is matched together with the previous question."""
+        score. With ``previous`` (what the confidence model reads), a follow-up
+        with no word of its own in the article ("Et où ?") is matched together
+        with the previous question."""
         sentence, window = lex.scores(question)
         if previous and not sentence.any():
             sentence, window = lex.scores(previous + " " + question)
