@@ -186,10 +186,12 @@ def fit(rows: Sequence[Row], names: Sequence[str] = FEATURES, l2: float = L2) ->
         sizes[r.set] = sizes.get(r.set, 0) + 1
     w = np.array([1 / math.sqrt(sizes[r.set]) for r in rows])
     w *= len(rows) / w.sum()
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    z = np.hstack([(x - mean) / scale, np.ones((len(rows), 1))])
+    # NaN (a lexical feature across languages, bot/confidence.py) is imputed as
+    # the mean of the known values, as Calibration.probability does
+    mean = np.nanmean(x, axis=0)
+    scale = np.nanstd(x, axis=0)
+    scale[~(scale >= 1e-9)] = 1.0
+    z = np.hstack([np.nan_to_num((x - mean) / scale, nan=0.0), np.ones((len(rows), 1))])
     beta = np.zeros(z.shape[1])
     penalty = np.full(z.shape[1], l2)
     penalty[-1] = 0.0  # the bias is not shrunk

@@ -42,6 +42,8 @@ FORMAT = "article-qa-calibration/1"
 DEFAULT_PATH = Path(__file__).resolve().parent / "calibration.json"
 PRECISION = 4
 DENSE_KNEE = 0.80
+# the features that read the question's words in the article's language
+LEXICAL = ("lex_share", "lex_top", "terms_in_sentence", "terms_in_window", "terms_best_window", "terms_in_article")
 _NAME = re.compile(r"(?<![\w'’-])(?:[A-ZÀ-Ý][\w'’-]+|\d[\d\s.,]*\d|\d)")
 
 
@@ -101,13 +103,12 @@ def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
         # a straight logistic term cannot follow (docs/calibration.md)
         "dense_shortfall": max(0.0, DENSE_KNEE - top),
         "same_lang": same,
-        # lexical signals only mean something when question and article share a language
-        "lex_share": same * (lex_top / lex_max if lex_max > 0 else 0.0),
-        "lex_top": same * math.log1p(max(lex_top, 0.0)),
-        "terms_in_sentence": same * _coverage(q_terms, sentence_terms),
-        "terms_in_window": same * _coverage(q_terms, window_terms),
-        "terms_best_window": same * best_window,
-        "terms_in_article": same * _coverage(q_terms, lexicon.article_terms),
+        "lex_share": lex_top / lex_max if lex_max > 0 else 0.0,
+        "lex_top": math.log1p(max(lex_top, 0.0)),
+        "terms_in_sentence": _coverage(q_terms, sentence_terms),
+        "terms_in_window": _coverage(q_terms, window_terms),
+        "terms_best_window": best_window,
+        "terms_in_article": _coverage(q_terms, lexicon.article_terms),
         "question_terms": math.log1p(len(q_terms)),
         # a name is in the article when an article word starts like it (its first
         # four letters, accents folded): "Pentagon" meets "Pentagone", "Moscow" "Moscou"
@@ -118,6 +119,14 @@ def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
         ),
         "log_sentences": math.log(max(n, 1)),
     }
+    if not same:
+        # Across languages the lexical signals are unknown, not zero: an English
+        # question shares only names with a French article, and a zero read as
+        # "no word of the question is there" refused answerable questions
+        # ("What did NATO confirm?" 0.18). NaN is imputed as the calibration
+        # data's mean (``Calibration.probability``), so these questions are
+        # judged on the dense and name signals alone.
+        out.update(dict.fromkeys(LEXICAL, math.nan))
     return {k: round(v, PRECISION) for k, v in out.items()}
 
 
@@ -137,8 +146,11 @@ class Calibration:
         missing = [n for n in self.names if n not in values]
         if missing:
             raise ConfigError(f"the calibration needs features {missing}: run `python -m bot.calibrate`")
+        # an unknown feature (NaN) is imputed as the mean: it moves nothing
         z = self.bias + sum(
-            w * (values[n] - m) / s for n, w, m, s in zip(self.names, self.weights, self.mean, self.scale, strict=True)
+            w * (values[n] - m) / s
+            for n, w, m, s in zip(self.names, self.weights, self.mean, self.scale, strict=True)
+            if not math.isnan(values[n])
         )
         return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), PRECISION)
 

@@ -5,13 +5,14 @@ one decision both engines share (fake embedder, fake LLM)."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from bot import Bot
-from bot.confidence import Calibration, Evidence, features, names
+from bot.confidence import LEXICAL, Calibration, Evidence, features, names
 from bot.errors import ConfigError
 from bot.lexical import LexicalIndex, terms
 from bot.retrieve import fuse
@@ -79,9 +80,10 @@ def test_features_on_crafted_evidence():
     assert f["same_lang"] == 1.0 and f["lex_share"] == 1.0
     assert f["terms_in_window"] == 1.0 and f["terms_in_article"] == 1.0
     assert f["wrong_type"] == 0.0 and f["log_sentences"] == pytest.approx(np.log(3), abs=1e-4)
-    # across languages the lexical signals carry nothing
+    # across languages the lexical signals are unknown (NaN), and the others stay
     english = features(replace(e, question="How many North Korean soldiers were sent?", question_lang="en"), [])
-    assert english["lex_share"] == english["terms_in_window"] == english["terms_in_article"] == 0.0
+    assert all(math.isnan(english[n]) for n in LEXICAL) and english["same_lang"] == 0.0
+    assert not any(math.isnan(v) for n, v in english.items() if n not in LEXICAL)
     # a name the article never mentions
     f = features(replace(e, question="Combien de soldats Zelensky a-t-il envoyés ?"), [hit(2, texts, 0.9)])
     assert f["names_in_article"] == 0.0
@@ -108,6 +110,16 @@ def test_the_calibration_file_is_versioned_and_checked(tmp_path):
         Calibration.load(short)
     with pytest.raises(ConfigError, match="needs features"):
         model.probability({"dense_top": 0.9})
+
+
+def test_an_unknown_feature_counts_as_the_calibration_mean():
+    model = Calibration.load()
+    at_mean = dict(zip(model.names, model.mean, strict=True))
+    unknown = {**at_mean, **dict.fromkeys(LEXICAL, math.nan)}
+    assert model.probability(unknown) == model.probability(at_mean)
+    # and a known lexical value still moves it (the weights are not all zero)
+    moved = {**at_mean, "terms_in_article": at_mean["terms_in_article"] + 1.0}
+    assert model.probability(moved) != model.probability(at_mean)
 
 
 def test_probability_grows_with_the_evidence():
@@ -143,3 +155,38 @@ def test_min_confidence_is_checked():
         Settings.load({"min_confidence": "1.5"}, environ={})
     with pytest.raises(ConfigError, match="a number like 0.4"):
         Settings.load({"min_confidence": "high"}, environ={})
+
+
+def _rows(values, labels, set_name="s", answerable=None):
+    from bot.calibrate import Row
+
+    return [
+        Row(set_name, str(i), bool(lab) if answerable is None else answerable[i], v, lab)
+        for i, (v, lab) in enumerate(zip(values, labels, strict=True))
+    ]
+
+
+def test_fit_learns_the_direction_and_imputes_unknown_values():
+    from bot.calibrate import fit
+
+    rng = np.random.default_rng(0)
+    good = rng.normal(size=200)
+    labels = [int(g + 0.3 * rng.normal() > 0) for g in good]
+    # "unknown" is NaN in every other row and noise elsewhere
+    values = [{"good": float(g), "unknown": math.nan if i % 2 else float(rng.normal())} for i, g in enumerate(good)]
+    mean, scale, weights, bias = fit(_rows(values, labels), ["good", "unknown"])
+    assert np.isfinite(weights).all() and np.isfinite(bias)
+    assert mean[1] == pytest.approx(np.nanmean([v["unknown"] for v in values]))
+    assert weights[0] > 1.0 and abs(weights[1]) < 0.5 * weights[0]
+
+
+def test_operating_point_refuses_at_most_the_stated_share_of_answerable_questions():
+    from bot.calibrate import operating_point
+
+    # 20 answerable questions with probabilities .05 .. 1.00, one unanswerable at .01
+    probs = [round(0.05 * i, 2) for i in range(1, 21)] + [0.01]
+    rows = _rows([{}] * 21, [1] * 20 + [0], answerable=[True] * 20 + [False])
+    # 5 % of 20 is one question: the threshold may refuse the .05 one, not the .10 one
+    assert operating_point(rows, probs, limit=0.05) == 0.1
+    assert operating_point(rows, probs, limit=0.0) == 0.05
+    assert operating_point(rows, probs, limit=0.10) == 0.15
