@@ -45,14 +45,14 @@ def table(root: Path) -> tuple[str, list[str]]:
         rows.append(
             f"| bot/{module}.py | {total} | {c['killed']} | {c['survived']} | {c['timeout']} | {other} | {score} |"
         )
-        survivors += sorted(n for n, s in found.items() if s not in ("killed", "timeout"))
+        survivors += sorted(f"{n}: {s}" for n, s in found.items() if s not in ("killed", "timeout", "not checked"))
     return "\n".join(rows), survivors
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    p.add_argument("--survivors", action="store_true", help="list the mutants that were not killed")
+    p.add_argument("--survivors", action="store_true", help="list the mutants checked and not killed")
     args = p.parse_args(argv)
     text, survivors = table(args.root)
     print(text)

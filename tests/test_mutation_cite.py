@@ -127,6 +127,12 @@ def test_the_evidence_is_every_cited_sentence_joined_by_spaces():
     assert check_support("Mark [1].", cited).reason == "'Mark [1].' is not supported (overlap 0.00)"
 
 
+def test_a_citation_is_cut_out_as_a_space():
+    # "L'OTAN[2]" is the word "otan", and "10[1]000" the number 10 000, once the citation is out
+    assert check_support("L'OTAN[2].", CITED) == Support(True, "every sentence is supported")
+    assert check_support("Environ 10[1]000 soldats.", CITED) == Support(True, "every sentence is supported")
+
+
 def test_citation_numbers_are_not_numbers_of_the_claim():
     # "[1]" is removed with a space: "Russie[1]" must not read as the number 1 in "Russie 1"
     assert check_support("Les soldats en Russie[1].", CITED).ok
@@ -171,6 +177,10 @@ def test_the_cosine_threshold_is_inclusive_and_each_claim_needs_its_own():
     assert r == Support(False, "'They were tired [2].' is not supported (overlap 0.00, cosine 0.50)")
     assert check_support(english, CITED, lambda t, ns: MIN_SIMILARITY) == Support(True, "every sentence is supported")
     assert not check_support(english, CITED, lambda t, ns: MIN_SIMILARITY - 0.001).ok
+    long = "The troops who went home were tired after many months at the front line [1]."
+    assert check_support(long, CITED, lambda t, ns: 0.5).reason == (
+        f"{long[:60]!r} is not supported (overlap 0.00, cosine 0.50)"
+    )
 
 
 # -- is_abstention -----------------------------------------------------------

@@ -402,6 +402,43 @@ def test_verify_knows_the_articles_language(settings: Settings, seeds: Path):
     assert bot.verify(ANSWER, article=SEED_ID).article_lang == "fr"
 
 
+def test_verify_counts_the_sentences_of_the_article_checked(settings: Settings, seeds: Path):
+    from bot.errors import AnswerError
+
+    (seeds / "en_news.txt").write_text(ENGLISH, encoding="utf-8")
+    bot = Bot(settings, embedder=FakeEmbedder())
+    with pytest.raises(AnswerError) as e:
+        bot.verify("Seoul confirmed it [4].", article="en_news")
+    assert str(e.value) == "citation(s) [4] out of range: article en_news has 3 sentences (cite [1] to [3])"
+
+
+def test_verify_uses_the_embedder_for_what_words_alone_do_not_settle(fake_bot: Bot):
+    # an English claim about the French article: a third of its words overlap, the embedding decides
+    claim = "Sabrina Singh said that about 10,000 soldiers had been sent to eastern Russia [5]."
+    calls = fake_bot.embedder.calls  # type: ignore[attr-defined]
+    v = fake_bot.verify(claim, article=SEED_ID)
+    assert v.supported and fake_bot.embedder.calls > calls  # type: ignore[attr-defined]
+
+
+def test_an_article_without_a_language_is_verified_as_unknown(settings: Settings):
+    Bot(settings, embedder=FakeEmbedder()).ensure_index()
+    manifest = settings.index / "manifest.json"
+    m = json.loads(manifest.read_text(encoding="utf-8"))
+    del m["articles"][SEED_ID]["lang"]
+    manifest.write_text(json.dumps(m), encoding="utf-8")
+    bot = Bot(settings, embedder=FakeEmbedder())
+    assert bot.verify(ANSWER, article=SEED_ID).article_lang == "unknown"
+
+
+def test_an_article_file_that_appeared_after_the_index_was_read_is_unknown(settings: Settings, seeds: Path):
+    bot = Bot(settings, embedder=FakeEmbedder())
+    bot.ensure_index()
+    (seeds / "late.txt").write_text(ENGLISH, encoding="utf-8")  # readable, not a copy: just not indexed yet
+    with pytest.raises(ArticleError) as e:
+        bot._explain_unknown("late")
+    assert str(e.value) == f"unknown article 'late'; indexed articles: {SEED_ID}"
+
+
 # -- warm --------------------------------------------------------------------
 class Recorder(FakeLLM):
     def __init__(self, settings, prompt_tokens=0):
@@ -489,6 +526,34 @@ def test_sections_not_restored_from_the_cache_are_marked_cold(settings: Settings
     bot3, _ = long_bot(settings, seeds, prompt_tokens=int(limit))
     bot3.warm()
     assert bot3._warm == {k for k, _ in plan}
+    bot4, _ = long_bot(settings, seeds, prompt_tokens=limit)  # type: ignore[arg-type]  # exactly at the limit: restored
+    bot4.warm()
+    assert bot4._warm == {k for k, _ in plan}
+
+
+def test_one_section_left_to_read_is_not_checked_again(settings: Settings, seeds: Path):
+    bot, llm = long_bot(settings, seeds, prompt_tokens=2)
+    bot.warm()
+    before = len(llm.calls)
+    key = sorted(bot._warm)[1]
+    bot._warm.discard(key)
+    bot.warm()
+    assert len(llm.calls) == before + 1 and key in bot._warm
+
+
+def test_an_article_of_two_sections_is_checked_after_its_warm_up(settings: Settings, seeds: Path):
+    from bot.context import warm_plan
+
+    small = replace(settings, llm_context=3000)
+    for p in seeds.glob("*.txt"):
+        p.unlink()
+    (seeds / "two.txt").write_text(LONG[: 100 * 75], encoding="utf-8")
+    llm = Recorder(small, prompt_tokens=2)
+    bot = Bot(small, embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
+    bot.warm()
+    lo, hi = bot.index.ranges["two"]
+    plan = warm_plan("two", bot.index.sentences[lo:hi], 3000)
+    assert len(plan) == 2 and len(llm.calls) == 3
 
 
 def test_llm_loaded_and_the_backend_made_from_the_settings(settings: Settings):
