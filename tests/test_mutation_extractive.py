@@ -117,6 +117,11 @@ def test_at_the_threshold_it_answers():
     assert not a.abstained and a.confidence == 0.4
 
 
+def test_the_default_threshold_is_zero():
+    a = answer_extractive("Combien ?", [hit(5, "Environ 10 000 soldats.", 0.9)], "fr", confidence=0.01)
+    assert not a.abstained and a.confidence == 0.01
+
+
 def test_without_a_confidence_it_answers_whatever_the_threshold():
     a = answer_extractive("Combien ?", [hit(5, "Environ 10 000 soldats.", 0.9)], "fr", threshold=0.99)
     assert not a.abstained

@@ -188,9 +188,23 @@ def test_a_not_found_answer_is_an_abstention_with_no_check():
     def check(text, question):
         raise AssertionError("an abstention is not verified")
 
-    _, g, _ = run(LLM(ABSTAIN["fr"]), request(1), check=check)
-    assert g.abstained and g.support == Support(True, "abstained")
-    assert g.verification is None and g.mode == "article" and g.section is None
+    texts, g, _ = run(LLM(ABSTAIN["fr"]), request(1), check=check)
+    assert g.abstained is True and g.support == Support(True, "abstained")
+    assert g.raw == texts[-1] == ABSTAIN["fr"] + " " and g.parsed == Parsed(ABSTAIN["fr"], (), ())
+    assert g.shown == tuple(ARTICLE) and g.verification is None and g.mode == "article" and g.section is None
+    _, g, _ = run(LLM(ABSTAIN["en"], mode="retrieved"), request(2), check=check)
+    assert g.abstained and g.mode == "retrieved" and g.shown == (ARTICLE[1],)
+
+
+def test_an_abstention_from_a_warm_section_names_it():
+    long = sentences([f"Phrase numéro {i} de l'article, assez longue pour compter." for i in range(200)])
+    first = long[slice(*sections(long)[0])]
+    key = section_key("a", first)
+    req = Request("Q ?", "fr", "a", long, [Hit(long[3], 0.9)], warm=frozenset({key}))
+    _, g, _ = run(LLM(ABSTAIN["fr"]), req)
+    assert g.abstained and (g.mode, g.section) == ("section", key) and g.shown == tuple(first)
+    _, g, _ = run(LLM("Phrase numéro 3 de l'article [4]."), req, check=lambda t, q: supported(t))
+    assert not g.abstained and (g.mode, g.section) == ("section", key)
 
 
 def test_a_not_found_answer_that_cites_is_checked_as_an_answer():
@@ -209,6 +223,12 @@ def test_the_verifier_verdict_is_the_support():
     failed = Verification((SentenceVerdict("Des soldats [1].", (1,), False, ("number 12 not in [1]",)),))
     _, g, _ = run(LLM("Des soldats [1]."), request(1), check=lambda t, q: failed)
     assert g.support == Support(False, "'Des soldats.': number 12 not in [1]") and g.verification is failed
+
+
+def test_without_a_check_the_verifier_knows_the_question():
+    _, g, _ = run(LLM("Des soldats nord-coréens ont été envoyés en Russie [1]."), request(1))
+    assert g.support == Support(False, "the question asks for a quantity and the answer has no number")
+    assert g.abstained is False
 
 
 def test_without_a_check_the_lexical_verifier_runs_on_the_article():

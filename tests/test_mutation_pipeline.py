@@ -198,6 +198,56 @@ def test_a_cited_sentence_retrieval_did_not_return_is_scored_by_the_retriever(se
     assert by_n[1].score == round(by_n[1].score, 4)
 
 
+def test_a_cited_sentence_is_scored_as_retrieval_scores_it_zero_included(settings: Settings):
+    reply = (
+        "Mark Rutte, secrétaire général de l'OTAN, a confirmé le 28 octobre [1]. "
+        "M. Rutte a appelé la Russie et la Corée du Nord à cesser [4]. Lavrov a parlé [14]."
+    )
+    bot, _ = llm_bot(settings, reply)
+    a = bot.ask("Qui est Lavrov ?", engine="llm", top_k=1)
+    assert a.engine == "llm" and a.question == "Qui est Lavrov ?"
+    assert [(c.n, c.score) for c in a.citations] == [(1, 0.0), (4, 0.0184), (14, 0.1905)]
+
+
+def test_the_scores_are_those_of_the_article_read(settings: Settings, seeds: Path):
+    (seeds / "en_news.txt").write_text(ENGLISH, encoding="utf-8")
+    reply = "Mark Rutte, secrétaire général de l'OTAN, a confirmé le 28 octobre [1]. Environ 10 000 soldats [5]."
+    bot, _ = llm_bot(settings, reply)
+    a = bot.ask(Q, engine="llm", top_k=17)
+    score = {(h.sentence.article_id, h.sentence.n): h.score for h in a.hits}
+    assert ("en_news", 1) in score and score[("en_news", 1)] != score[(SEED_ID, 1)]
+    assert [(c.article_id, c.n, c.score) for c in a.citations] == [
+        (SEED_ID, 1, score[(SEED_ID, 1)]),
+        (SEED_ID, 5, score[(SEED_ID, 5)]),
+    ]
+
+
+def test_the_llm_is_asked_for_the_settings_max_tokens_and_checked_with_the_embedder(settings: Settings):
+    seen = []
+
+    class Tokens(FakeLLM):
+        def stream(self, messages, max_tokens=200, stats=None, grammar=None):
+            seen.append(max_tokens)
+            yield from super().stream(messages, max_tokens, stats, grammar)
+
+    english = "Sabrina Singh said that about 10,000 soldiers had been sent to eastern Russia [5]."
+    llm = Tokens(replace(settings, llm_max_tokens=33), [english])
+    bot = Bot(replace(settings, llm_max_tokens=33), embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
+    a = bot.ask(Q, engine="llm")
+    # an English answer about a French article: only the embedder can say it is supported
+    assert seen == [33] and a.engine == "llm" and a.answer == english
+
+
+def test_an_abstention_in_another_language_is_said_in_english(settings: Settings):
+    german = "Wie viele nordkoreanische Soldaten wurden nach Russland geschickt?"
+    bot, _ = llm_bot(settings, ABSTAIN["en"])
+    a = bot.ask(german, engine="llm")
+    assert (a.lang, a.engine, a.abstained, a.answer, a.question) == ("de", "llm", True, ABSTAIN["en"], german)
+    unsure = Bot(replace(settings, min_confidence=0.9999), embedder=FakeEmbedder())
+    a = unsure.ask(german, engine="auto")
+    assert (a.lang, a.engine, a.abstained, a.answer, a.question) == ("de", "llm", True, ABSTAIN["en"], german)
+
+
 def test_invented_citations_are_dropped_and_said(settings: Settings):
     bot, _ = llm_bot(settings, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5][99][98].")
     bot.ensure_index()
