@@ -397,17 +397,30 @@ def test_removing_an_article_in_the_middle_keeps_the_rows_around_it(tmp_path: Pa
     np.testing.assert_array_equal(w2, np.concatenate([w[:3], w[5:]]))
 
 
-def test_an_update_of_an_index_without_generation_or_skipped_fields(tmp_path: Path):
+def test_an_update_of_an_index_without_generation_skipped_or_index_type_fields(tmp_path: Path):
     folder, emb = tmp_path / "ix", FakeEmbedder()
     ix = build_index([], emb, folder)
-    old = {k: v for k, v in ix.manifest.items() if k not in ("generation", "skipped")}
+    old = {k: v for k, v in ix.manifest.items() if k not in ("generation", "skipped", "index_type")}
     (folder / MANIFEST).write_text(json.dumps(old), encoding="utf-8")
-    loaded = load_index(folder, MODEL)
+    status = index_status(folder, tmp_path / "no-seeds", MODEL)
+    assert status.current and status.reasons == ()
+    loaded = load_index(folder, MODEL)  # an index from before those fields: generation 0, flat
     out = update_index(folder, loaded, add=(A, *embedded(emb, A), {}))
     assert out.manifest["generation"] == 1 and out.manifest["skipped"] == {}
     assert out.sentences == list(A.sentences)
     vectors, _ = all_vectors(load_index(folder, MODEL))
     assert vectors.dtype == np.float32 and vectors.shape == (3, FakeEmbedder.dim)
+
+
+def test_a_malformed_line_is_named_in_the_generation_read(tmp_path: Path):
+    folder, emb = tmp_path / "ix", FakeEmbedder()
+    ix = update_index(folder, build_index([A], emb, folder), add=(B, *embedded(emb, B), {}))
+    path = folder / "sentences.1.jsonl"
+    assert ix.manifest["generation"] == 1 and path.is_file()
+    path.write_text("{}\n", encoding="utf-8")
+    with pytest.raises(IndexStateError) as e:
+        load_index(folder, MODEL, checksums_verified=True)
+    assert str(e.value) == f"{path} line 1 is malformed: run `bot index build`"
 
 
 def test_a_commit_removes_a_killed_writers_temporary_files_only(tmp_path: Path):
