@@ -372,6 +372,65 @@ def test_the_index_notices(settings: Settings, seeds: Path):
     assert other.build().article_ids == [SEED_ID, "en_news"] and other.warnings == []
 
 
+def test_every_reason_for_a_rebuild_is_given(fake_bot: Bot, seeds: Path):
+    fake_bot.ensure_index()
+    (seeds / "b.txt").write_text(ENGLISH, encoding="utf-8")
+    (seeds / "c.txt").write_text("Un autre article. Avec deux phrases.", encoding="utf-8")
+    assert fake_bot.ensure_index()[1] == "rebuilt the stale index: article b is new; article c is new"
+
+
+def test_an_index_loaded_once_is_kept_until_a_file_changes(settings: Settings):
+    Bot(settings, embedder=FakeEmbedder()).build()
+    bot = Bot(settings, embedder=FakeEmbedder())
+    first = bot.index
+    assert bot.index is first and bot.ensure_index() == (first, None)
+    # a file the signature cannot stat (a dangling link) is passed over, not the end of the list
+    (settings.index / "aaa.link").symlink_to(settings.index / "missing")
+    assert bot.index is first
+    Bot(settings, embedder=FakeEmbedder()).build()  # another session rewrites the index files
+    assert bot.index is not first and bot.index.article_ids == [SEED_ID]
+
+
+def test_loading_hashes_the_files_once_under_a_shared_lock(settings: Settings, monkeypatch):
+    import fcntl
+    import threading
+
+    import bot.index as index_module
+
+    Bot(settings, embedder=FakeEmbedder()).build()
+    hashed = []
+    real = index_module.sha256_file
+    monkeypatch.setattr(index_module, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    bot = Bot(settings, embedder=FakeEmbedder())
+    with open(settings.index / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_SH)  # another reader
+        try:
+            done = threading.Thread(target=bot.ensure_index, daemon=True)
+            done.start()
+            done.join(timeout=20)
+            assert not done.is_alive(), "a reader waited for another reader"
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    assert sorted(n for n in hashed if not n.endswith(".txt")) == sorted(
+        ["vectors.faiss", "windows.faiss", "sentences.jsonl"]
+    )
+
+
+def test_build_passes_progress_on(settings: Settings):
+    seen = []
+
+    class Recording(FakeEmbedder):
+        def embed_passages(self, texts, progress=False):
+            seen.append(progress)
+            return super().embed_passages(texts, progress)
+
+    bot = Bot(settings, embedder=Recording())
+    bot.build()
+    assert seen == [False, False]
+    bot.build(progress=True)
+    assert seen[2:] == [True, True]
+
+
 def test_an_index_the_manifest_misdescribes_is_rebuilt_saying_why(settings: Settings):
     Bot(settings, embedder=FakeEmbedder()).ensure_index()
     manifest = settings.index / "manifest.json"
@@ -389,7 +448,8 @@ def test_a_killed_add_is_settled_before_the_index_is_read(settings: Settings, se
     bot.ensure_index()
     (seeds / ".ghost.txt.adding").write_text(ENGLISH, encoding="utf-8")  # not in the manifest: undone
     bot2 = Bot(settings, embedder=FakeEmbedder())
-    assert bot2.ensure_index()[1] is None
+    index, notice = bot2.ensure_index()
+    assert notice is None and bot2.index is index  # settled, loaded once
     assert not (seeds / ".ghost.txt.adding").exists() and bot2.known_article_ids == [SEED_ID]
 
 
