@@ -90,6 +90,11 @@ def test_a_sentence_without_citations_borrows_the_next_ones_then_the_previous_on
     assert split_claims("[1] ... !") == []
 
 
+def test_answer_sentences_are_split_by_english_rules():
+    # the French rules would cut after "Dr." (the English ones know the abbreviation)
+    assert split_claims("Dr. Who spoke [1]. He left [2].") == [("Dr. Who spoke [1].", [1]), ("He left [2].", [2])]
+
+
 # -- check_support -----------------------------------------------------------
 CITED = {
     1: "Environ 10 000 soldats nord-coréens ont été envoyés en Russie.",
