@@ -169,6 +169,18 @@ def test_build_embeds_sentences_and_windows_and_load_gives_them_back(tmp_path: P
     assert loaded.langs == {"a": "fr", "b": "en"} and loaded.ranges == {"a": (0, 3), "b": (3, 5)}
 
 
+def test_the_dimension_is_the_vectors_own_and_the_embedders_for_no_sentence(tmp_path: Path):
+    class Misleading(FakeEmbedder):
+        dim = 999  # what it says, not what it returns
+
+        def embed_passages(self, texts, progress=False):
+            return FakeEmbedder().embed_passages(texts, progress)
+
+    assert build_index([A], Misleading(), tmp_path / "one").manifest["dim"] == FakeEmbedder.dim
+    assert load_index(tmp_path / "one", MODEL).faiss_index.d == FakeEmbedder.dim
+    assert build_index([], Misleading(), tmp_path / "none").manifest["dim"] == 999
+
+
 def test_window_text_is_the_sentence_with_its_neighbours():
     assert window_text(A, 0) == "Des soldats sont partis. Ils sont arrivés à Koursk."
     assert window_text(A, 1) == "Des soldats sont partis. Ils sont arrivés à Koursk. Séoul a confirmé."
