@@ -695,6 +695,43 @@ def test_an_article_of_two_sections_is_checked_after_its_warm_up(settings: Setti
     assert len(plan) == 2 and len(llm.calls) == 3
 
 
+def test_a_new_bot_has_loaded_nothing(settings: Settings):
+    from bot.embed import SentenceTransformerEmbedder
+
+    bot = Bot(settings)
+    assert isinstance(bot.embedder, SentenceTransformerEmbedder) and bot.embedder.settings is settings
+    assert bot.embedder.loads == 0 and bot.embedder.model_id.startswith(settings.embed_model)
+    assert bot.warnings == [] and bot.known_article_ids == [] and bot._warm == set()
+
+
+def test_the_verifier_gets_the_articles_sentences_language_and_stored_vectors(settings: Settings, seeds: Path):
+    from bot.index import all_vectors
+
+    (seeds / "en_news.txt").write_text(ENGLISH, encoding="utf-8")
+    bot = Bot(settings, embedder=FakeEmbedder())
+    seen = []
+
+    class Verifier:
+        def verify(self, text, sentences, question, lang, vectors):
+            seen.append((text, list(sentences), question, lang, vectors(None)))
+            return "verdict"
+
+    bot.ensure_index()
+    bot._verifier = Verifier()  # type: ignore[assignment]
+    for article, lang in ((SEED_ID, "fr"), ("en_news", "en")):
+        assert bot.verify("Seoul confirmed it [1].", article=article, question="Who?") == "verdict"
+        lo, hi = bot.index.ranges[article]
+        text, sentences, question, got_lang, vectors = seen[-1]
+        assert (text, sentences, question, got_lang) == (
+            "Seoul confirmed it [1].",
+            bot.index.sentences[lo:hi],
+            "Who?",
+            lang,
+        )
+        assert vectors.shape == (hi - lo, FakeEmbedder.dim)
+        assert (vectors == all_vectors(bot.index)[0][lo:hi]).all()
+
+
 def test_llm_loaded_and_the_backend_made_from_the_settings(settings: Settings):
     bot = Bot(settings, embedder=FakeEmbedder())
     assert not bot.llm_loaded
