@@ -419,6 +419,8 @@ def test_an_update_of_an_index_without_generation_skipped_or_index_type_fields(t
     loaded = load_index(folder, MODEL)  # an index from before those fields: generation 0, flat
     out = update_index(folder, loaded, add=(A, *embedded(emb, A), {}))
     assert out.manifest["generation"] == 1 and out.manifest["skipped"] == {}
+    # the generation read (0) stays for its readers
+    assert files(folder) == {MANIFEST, *DATA_FILES, *(data_name(r, 1) for r in DATA_FILES)}
     assert out.sentences == list(A.sentences)
     vectors, _ = all_vectors(load_index(folder, MODEL))
     assert vectors.dtype == np.float32 and vectors.shape == (3, FakeEmbedder.dim)
@@ -461,6 +463,20 @@ def test_an_atomic_write_that_fails_leaves_nothing_behind(tmp_path: Path):
     assert target.read_text(encoding="utf-8") == "old" and {p.name for p in tmp_path.iterdir()} == {"f.txt"}
     _write_atomic(target, lambda p: p.write_text("new", encoding="utf-8"))
     assert target.read_text(encoding="utf-8") == "new" and {p.name for p in tmp_path.iterdir()} == {"f.txt"}
+
+
+def test_an_atomic_write_goes_through_a_hidden_file_beside_the_target(tmp_path: Path):
+    # a killed writer leaves ".NAME.xxxx" in the folder, which the next commit removes
+    seen = []
+
+    def write(p: Path) -> None:
+        seen.append(p)
+        p.write_bytes(b"data")
+
+    _write_atomic(tmp_path / "vectors.faiss", write)
+    (tmp,) = seen
+    assert tmp.parent == tmp_path and tmp.name.startswith(".vectors.faiss.") and not tmp.exists()
+    assert (tmp_path / "vectors.faiss").read_bytes() == b"data"
 
 
 def test_the_lock_is_exclusive_for_writers_and_shared_for_readers(tmp_path: Path):
