@@ -181,6 +181,20 @@ def test_the_dimension_is_the_vectors_own_and_the_embedders_for_no_sentence(tmp_
     assert build_index([], Misleading(), tmp_path / "none").manifest["dim"] == 999
 
 
+def test_build_makes_the_folder_and_shows_no_progress_unless_asked(tmp_path: Path):
+    seen = []
+
+    class Recording(FakeEmbedder):
+        def embed_passages(self, texts, progress=False):
+            seen.append(progress)
+            return super().embed_passages(texts, progress)
+
+    build_index([A], Recording(), tmp_path / "deep" / "er" / "ix")
+    assert (tmp_path / "deep" / "er" / "ix" / MANIFEST).is_file() and seen == [False, False]
+    build_index([A], Recording(), tmp_path / "ix", progress=True)
+    assert seen[2:] == [True, True]
+
+
 def test_window_text_is_the_sentence_with_its_neighbours():
     assert window_text(A, 0) == "Des soldats sont partis. Ils sont arrivés à Koursk."
     assert window_text(A, 1) == "Des soldats sont partis. Ils sont arrivés à Koursk. Séoul a confirmé."

@@ -379,6 +379,14 @@ def test_every_reason_for_a_rebuild_is_given(fake_bot: Bot, seeds: Path):
     assert fake_bot.ensure_index()[1] == "rebuilt the stale index: article b is new; article c is new"
 
 
+def test_a_renamed_article_is_noticed(fake_bot: Bot, seeds: Path):
+    fake_bot.ensure_index()
+    (seeds / f"{SEED_ID}.txt").rename(seeds / "renamed.txt")  # same size, same mtime
+    assert (
+        fake_bot.ensure_index()[1] == f"rebuilt the stale index: article renamed is new; article {SEED_ID} was removed"
+    )
+
+
 def test_an_index_loaded_once_is_kept_until_a_file_changes(settings: Settings):
     Bot(settings, embedder=FakeEmbedder()).build()
     bot = Bot(settings, embedder=FakeEmbedder())
