@@ -238,6 +238,19 @@ def test_a_cited_sentence_is_scored_as_retrieval_scores_it_zero_included(setting
     assert [(c.n, c.score) for c in a.citations] == [(1, 0.0), (4, 0.0184), (14, 0.1905)]
 
 
+def test_a_cited_sentence_keeps_the_score_the_follow_up_gave_it(settings: Settings):
+    # with the history, the contextual query scores sentence 10 far above the question alone
+    question = "Où a-t-il tenu sa conférence de presse ?"
+    history = [["Qu'a dit Sergueï Lavrov, ministre russe des Affaires étrangères, lors de la conférence ?", "…"]]
+    reply = "Sergueï Lavrov a parlé lors d'une conférence de presse à Moscou le 28 octobre [10]."
+    bot, _ = llm_bot(settings, reply)
+    a = bot.ask(question, history=history, engine="llm")
+    hit = next(h for h in a.hits if h.sentence.n == 10)
+    assert a.engine == "llm" and [(c.n, c.score) for c in a.citations] == [(10, hit.score)]
+    alone = bot._retriever.score(bot._retriever.search(question, 1).query, SEED_ID, 10)  # type: ignore[union-attr]
+    assert hit.score > round(alone, 4) + 0.1
+
+
 def test_the_scores_are_those_of_the_article_read(settings: Settings, seeds: Path):
     (seeds / "en_news.txt").write_text(ENGLISH, encoding="utf-8")
     reply = "Mark Rutte, secrétaire général de l'OTAN, a confirmé le 28 octobre [1]. Environ 10 000 soldats [5]."
