@@ -551,7 +551,14 @@ def test_verify_checks_the_citations_against_the_articles_sentences(fake_bot: Bo
     with pytest.raises(AnswerError) as e:
         fake_bot.verify("Des soldats [15].", article=SEED_ID)
     assert str(e.value) == (f"citation(s) [15] out of range: article {SEED_ID} has 14 sentences (cite [1] to [14])")
-    assert fake_bot.verify("Des soldats nord-coréens [14].", article=SEED_ID) is not None
+    # the last sentence can be cited, and is checked
+    v = fake_bot.verify("Des soldats nord-coréens [14].", article=SEED_ID)
+    assert (
+        not v.supported and v.reason == "'Des soldats nord-coréens.': 'nord-coréens' is not in the cited sentences [14]"
+    )
+    assert fake_bot.verify(
+        "Le chef de la diplomatie a souligné que l'accord est public [13].", article=SEED_ID
+    ).supported
 
 
 def test_verify_knows_the_articles_language(settings: Settings, seeds: Path):
