@@ -7,7 +7,7 @@ QUESTION ?= Combien de soldats nord-coréens ont été envoyés en Russie ?
 export HF_HUB_OFFLINE := 1
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: setup run test lint bench clean chromium screenshot
+.PHONY: setup run test lint bench clean chromium screenshot mutation
 
 setup: $(VENV)/.installed
 
@@ -47,6 +47,18 @@ screenshot: setup chromium
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Mutation testing (docs/mutation.md), not part of `make test`: mutmut mutates
+# bot/cite.py, extractive.py, generate.py, index.py and pipeline.py (config in
+# pyproject.toml) and runs the fast tests that reach each mutant, from scratch
+# in mutants/ (ignored by git), one worker at nice 19 unless MUTATION_CHILDREN says.
+MUTATION_CHILDREN ?= 1
+mutation: setup
+	$(BIN)/pip install --quiet -e ".[mutation]"
+	rm -rf mutants && mkdir mutants
+	nice -n 19 $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN) > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }
+	@tail -c 300 mutants/run.log | tr '\r' '\n' | tail -3
+	$(BIN)/python eval/mutation_report.py
 
 clean:
 	rm -rf $(VENV) index/*.faiss index/*.jsonl index/manifest.json
