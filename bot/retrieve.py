@@ -140,8 +140,12 @@ class Retriever:
         # already answered it (dev and test follow-ups: 2 fewer top-1s); the
         # contextual dense query carries the conversation. The confidence model
         # reads both (``evidence``), as it was fitted.
-        rank_lex = np.round(self._lexical(lex, question, ""), PRECISION)
-        all_lex = np.round(self._lexical(lex, question, before), PRECISION) if before else rank_lex
+        own_sentence, own_window = lex.scores(question)
+        rank_lex = np.round(_blend(own_sentence, own_window), PRECISION)
+        if before and not own_sentence.any():
+            all_lex = np.round(_blend(*lex.scores(before + " " + question)), PRECISION)
+        else:
+            all_lex = rank_lex
         q_lang = lang or detect(question)
         same = all(q_lang == self.index.langs.get(a, "en") for a in articles)
         fused = np.round(fuse(all_dense, rank_lex, LEXICAL_WEIGHT if same else LEXICAL_WEIGHT_ACROSS), PRECISION)
@@ -187,7 +191,7 @@ class Retriever:
         sentence, window = lex.scores(question)
         if previous and not sentence.any():
             sentence, window = lex.scores(previous + " " + question)
-        return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window, dtype=np.float64)
+        return _blend(sentence, window)
 
     def row(self, article_id: str, n: int) -> int:
         return self.index.ranges[article_id][0] + n - 1
@@ -208,6 +212,11 @@ class Retriever:
         sentence = self.index.faiss_index.reconstruct_batch(ids) @ vector
         window = self.index.window_index.reconstruct_batch(ids) @ vector
         return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window, dtype=np.float64)
+
+
+def _blend(sentence: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """A sentence's BM25 blended with its window's, like the dense score."""
+    return np.asarray(SENTENCE_WEIGHT * sentence + (1 - SENTENCE_WEIGHT) * window, dtype=np.float64)
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float) -> np.ndarray:
