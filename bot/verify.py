@@ -52,7 +52,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import claims
+from . import claims, places
 from .answer_types import asks_quantity, asks_time, has_count, has_time
 from .cite import citations_in, content_words, fold, is_abstention, split_claims
 from .types import Sentence
@@ -297,6 +297,10 @@ class Verifier:
                 failure = f"{run!r} is not in the cited sentences {where}"
                 if not cross:
                     reasons[i].append(failure)
+                    continue
+                country = places.named_in(run, " ".join([evidence, *context]))
+                if country:  # a country's name is a translation, not a similarity (bot/places.py)
+                    notes[i].append(f"{run!r} = {country!r} (CLDR)")
                     continue
                 parts = tuple(run.split(" "))
                 # the whole mention only when none of it was found: "Prime Minister of

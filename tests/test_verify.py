@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bot import Bot, claims
+from bot import Bot, claims, places
 from bot.cli import main
 from bot.errors import AnswerError, ArticleError
 from bot.ingest import read_article
@@ -223,6 +224,32 @@ def test_across_languages_names_match_through_the_embedder():
     assert not v.supported and "'OSCE' is not in the cited sentences [1]" in v.reason
 
 
+def test_a_country_matches_its_name_in_the_other_language_not_a_neighbour():
+    """Country names come from CLDR (bot/places.py): the embedder scores Netherlands ~ Pays-Bas 0.881,
+    below the name threshold, and Poland ~ Ukraine as high; a translation table tells them apart."""
+    assert places.other_names("the Netherlands") == {"pays bas"}
+    assert "north korea" in places.other_names("Corée du Nord")
+    assert places.other_names("Rutte") == frozenset()
+
+    class Words(SynonymEmbedder):
+        FRENCH = {**SynonymEmbedder.FRENCH, "prime": "premier", "minister": "ministre", "former": "ancien"}
+
+    question = "What was Mark Rutte before?"
+    v = check("Mark Rutte is a former Prime Minister of the Netherlands [4].", question, Words())
+    assert v.supported, v.reason
+    assert "'Netherlands' = 'pays bas' (CLDR)" in v.sentences[0].notes
+    v = check("Mark Rutte is a former Prime Minister of Belgium [4].", question, Words())
+    assert not v.supported and "'Belgium' is not in the cited sentences [4]" in v.reason
+    # a French answer citing an English sentence, the other way round
+    english = [replace(ARTICLE[0], text="Mark Rutte, a former prime minister of the Netherlands, spoke.")]
+    e = Words()
+    english_vectors = e.embed_passages([s.text for s in english])
+    v = Verifier(e.embed_queries).verify(
+        "M. Rutte est un ancien Premier ministre des Pays-Bas [1].", english, None, "en", lambda _: english_vectors
+    )
+    assert not any("Pays-Bas" in r for r in v.sentences[0].reasons), v.reason
+
+
 def test_without_an_embedder_only_the_lexical_checks_run():
     assert verify("Mme Singh n'a pas confirmé que les troupes combattaient à Koursk [6].", ARTICLE).supported
     v = verify("NATO confirmed it [1].", ARTICLE, article_lang="fr")
@@ -352,6 +379,9 @@ def test_a_verified_llm_answer_carries_its_verdicts(settings):
         ("According to the OSCE, they fought in Kursk alongside Russian forces [1].", False),
         ("Sergei Lavrov held his press conference in Moscow on October 28 [10].", True),
         ("Sergei Lavrov held his press conference in Minsk on October 28 [10].", False),
+        ("Mark Rutte was previously Prime Minister of the Netherlands [4].", True),
+        ("Mark Rutte was previously Prime Minister of Belgium [4].", False),
+        ("Mark Rutte was previously Prime Minister of Poland [4].", False),
         ("The Pentagon said that about ten thousand North Korean soldiers were sent to eastern Russia [5].", True),
         ("Kim Jong-un said about 10,000 North Korean soldiers were sent to eastern Russia [5].", False),
     ],
@@ -392,9 +422,9 @@ def test_the_mutation_set_meets_its_bars(tmp_path, real_bot):
         if split != "all":
             continue
         if (kind, pair) == ("original", "en/fr"):
-            # The one bar missed (docs/verify.md): 34 of 38 English right answers kept (89.5 %), three of
-            # the four rejected found in the held-out part. Held here so that it gets no worse.
-            assert ok >= 34, (key, ok, n)
+            # 35 of 38 English right answers kept (92.1 %): the three rejected are in the held-out part
+            # (docs/verify.md); the bar is met by one answer, so it is held at the count measured
+            assert ok >= 35, (key, ok, n)
             continue
         assert ok / n >= (0.90 if kind == "original" else 0.95), (key, ok, n)
 
