@@ -23,6 +23,11 @@ cost per question that does not grow with the article.
 llama.cpp saves the slot's state to host memory when a new prompt would keep
 less than half of it; the prefix is ~840 tokens, so a section must be longer
 than that for its state to be saved when the next question moves elsewhere.
+
+Two more things keep llama.cpp from losing a section (bot/slot.py says why,
+with what was measured): the slot is *parked* on the fixed prefix before a
+prompt the cache cannot hold, and *cleared* before one it holds when the
+slot's own state is short; ``cached`` tells the two apart.
 """
 
 from __future__ import annotations
@@ -133,6 +138,17 @@ def plan_context(
     return Plan(retrieved, "retrieved")
 
 
+def cached(plan: Plan, article_id: str, warm: frozenset[str]) -> bool:
+    """Whether this plan's prompt state should be in the LLM's cache: a section or a
+    whole article read ahead (bot/slot.py prepares the slot accordingly)."""
+    return plan.mode == "section" or (plan.mode == "article" and f"{article_id}:article" in warm)
+
+
+def protects(warm: frozenset[str] | set[str]) -> bool:
+    """Whether the cache holds states of ours that a careless prompt could lose or hide."""
+    return any(key != "prefix" for key in warm)
+
+
 def warm_plan(article_id: str, article_sentences: Sequence[Sentence], n_ctx: int) -> list[tuple[str, list[Sentence]]]:
     """What to read ahead for an article: (key, sentences) for the whole article
     when it fits, else for each of its sections, in reading order."""
@@ -152,4 +168,4 @@ def chars(sentences: Sequence[Sentence]) -> int:
     return sum(len(s.text) + SENTENCE_OVERHEAD for s in sentences)
 
 
-__all__ = ["Plan", "chars", "fits", "plan_context", "section_key", "sections", "warm_plan"]
+__all__ = ["Plan", "cached", "chars", "fits", "plan_context", "protects", "section_key", "sections", "warm_plan"]

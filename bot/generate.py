@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from .backends import GenerationStats, LLMBackend
 from .cite import Parsed, Support, is_abstention, parse_citations
-from .context import CHARS_PER_TOKEN, RESERVED_TOKENS, plan_context  # noqa: F401 - the budget lives there now
+from .context import CHARS_PER_TOKEN, RESERVED_TOKENS, Plan, cached, plan_context, protects  # noqa: F401 - the budget lives there now
 from .prompts import ABSTAIN, Prompts
+from .slot import Slot
 from .types import Hit, Sentence
 from .verify import Verification, verify
 
@@ -114,16 +115,25 @@ def _gbnf_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def read_key(plan: Plan, request: Request) -> str | None:
+    """The section or whole article a prompt reads (warm keys, bot/context.py); None for retrieved sentences."""
+    if plan.mode == "section":
+        return plan.section
+    return f"{request.article_id}:article" if plan.mode == "article" else None
+
+
 def generate(
     llm: LLMBackend,
     prompts: Prompts,
     request: Request,
     max_tokens: int,
     check: Callable[[str, str], Verification] | None = None,
+    slot: Slot | None = None,
 ) -> Iterator[str | Generated]:
     """Stream the model's answer, then check it. ``check(answer, question)`` is
     the claim verifier bound to the article (``Bot`` passes one that uses the
-    embedder); without it, the lexical checks alone."""
+    embedder); without it, the lexical checks alone. ``slot``: what the model's
+    slot holds, kept so that the prompt cache restores sections (bot/slot.py)."""
     plan = plan_context(
         request.article_id,
         request.article_sentences,
@@ -133,6 +143,9 @@ def generate(
         request.warm,
     )
     shown = list(plan.sentences)
+    if slot is not None:
+        in_cache = cached(plan, request.article_id, request.warm)
+        slot.before(llm, prompts, request.article_id, in_cache, protects(request.warm), read_key(plan, request))
     messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
     allowed = {s.n for s in shown}
@@ -142,6 +155,8 @@ def generate(
     for piece in llm.stream(messages, max_tokens, stats, grammar=grammar):
         text += piece
         yield text
+    if slot is not None:
+        slot.after(stats, read_key(plan, request))
     parsed = parse_citations(text, allowed)
     # "The article does not say X, but [3] says Y" cites something: it is an
     # answer (a corrected premise, say) and stands or falls on its citations.

@@ -28,9 +28,9 @@ from .config import DEFAULT_LLM, Settings
 from .errors import ModelError
 
 # Host memory for prompt states a slot moved away from (a long article's
-# sections, bot/context.py). 2 GiB lost the second long article's sections in
-# bench.longarticle (every question on them re-read its section); llama.cpp's
-# default, 8 GiB, kept both.
+# sections, bot/context.py): llama.cpp's default, 8 GiB, ~300,000 tokens at
+# ~28 KB a token. (Sections once lost were blamed on a 2 GiB cap; the cause was
+# the cache's near-miss lookup, which bot/slot.py works around.)
 CACHE_RAM_MIB = 8192
 # n-gram speculative decoding (bench/llm_results.md has the measurement).
 SPEC_NGRAM = 2

@@ -25,7 +25,7 @@ from . import library
 from .backends import GenerationStats, LLMBackend, make_backend
 from .confidence import Calibration, assess
 from .config import Settings
-from .context import CHARS_PER_TOKEN, chars, warm_plan
+from .context import CHARS_PER_TOKEN, chars, protects, warm_plan
 from .embed import Embedder, SentenceTransformerEmbedder
 from .errors import ArticleError, BotError, ConfigError, IndexStateError, ModelError, QuestionError
 from .extractive import answer_extractive
@@ -35,6 +35,7 @@ from .ingest import CONTROL_CHARS, load_articles, read_article
 from .lang import detect
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
+from .slot import Slot
 from .types import Answer, Citation, Hit, Sentence
 from .verify import Verification, Verifier, check_input
 
@@ -108,6 +109,7 @@ class Bot:
         self.last_stats: GenerationStats | None = None  # of the last LLM generation (any thread)
         self.last_context: str | None = None  # and what it read (bot/context.py)
         self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
+        self.slot = Slot()  # what the LLM's slot holds, so that the cache restores those sections (bot/slot.py)
 
     # -- index -----------------------------------------------------------
     def status(self) -> Status:
@@ -323,6 +325,7 @@ class Bot:
             request,
             self.settings.llm_max_tokens,
             check=lambda text, question: self._check(text, article_id, question),
+            slot=self.slot,
         ):
             if isinstance(item, Generated):
                 generated = item
@@ -460,9 +463,13 @@ class Bot:
         for key, sentences in todo:
             if pause:
                 pause()
+            # a first read must not destroy a section read before; a re-read must find itself
+            self.slot.before(self.llm, self.prompts, article_id, key in self._warm, protects(self._warm), key)
             messages = self.prompts.messages(article_id, sentences, "?", "en")
-            for _ in self.llm.stream(messages, max_tokens=1):
+            stats = GenerationStats()
+            for _ in self.llm.stream(messages, 1, stats):
                 pass
+            self.slot.after(stats, key)
             self._warm.add(key)
             done += max(1, chars(sentences))
             if progress:
@@ -473,15 +480,17 @@ class Bot:
 
     def _check_restored(self, article_id: str, sections: list[tuple[str, list[Sentence]]]) -> None:
         """Ask for the first section again: restored from the host-memory cache it
-        costs a token or two, else its whole text. In bench.longarticle the second
-        long article's sections were not restored (cause not found yet); a question
-        would then re-read its section (20-50 s), so the article's sections are
-        marked cold and its questions read the retrieved sentences (bounded), as
-        before sections existed."""
+        costs a token or two, else its whole text. It was not, before the slot was
+        parked between reads (bot/context.py: a near-miss state is overwritten); a
+        cache that lost it anyway (too small, a server's other clients) would make
+        each question re-read its section (20-50 s), so the article's sections are
+        then marked cold and its questions read the retrieved sentences (bounded)."""
         key, sentences = sections[0]
         stats = GenerationStats()
+        self.slot.before(self.llm, self.prompts, article_id, True, True, key)
         for _ in self.llm.stream(self.prompts.messages(article_id, sentences, "?", "en"), 1, stats):
             pass
+        self.slot.after(stats, key)
         if stats.prompt_tokens > chars(sentences) / CHARS_PER_TOKEN / 4:
             for k, _ in sections:
                 self._warm.discard(k)

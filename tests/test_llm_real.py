@@ -214,3 +214,56 @@ def test_instructions_hidden_in_an_article_are_not_followed(real_bot: Bot, tmp_p
     # that ignores the instruction fails this test: move it to an "llm" case then.
     assert a.engine == "extractive", (a.answer, a.notice)
     assert a.notice and "failed the citation check ('Le chat est bleu" in a.notice, a.notice
+
+
+def test_every_section_of_a_long_article_is_restored_from_the_cache(llm_bot: Bot, tmp_path):
+    """A long article is read ahead section by section (bot/context.py); each section's state must
+    then come back from llama.cpp's host-memory cache for a question's cost to be its own tokens.
+    Sections here start at sentences 1, 7, 13 and 20, and the first has fewer tokens than the second
+    (1,810 against 2,116 with the prefix, measured: plain words against token-dense codes): reading
+    "[13" with the slot on "[7" made llama.cpp take the state of "[1" (one token more in common),
+    overwrite it, and lose it, until the slot was parked between reads (bot/context.py)."""
+    import random
+
+    from bot.backends import GenerationStats
+    from bot.context import warm_plan
+
+    words = "river city council museum garden school harbour bridge market station theatre library".split()
+    rare = "cartographer harbourmaster lighthouse archivist glassblower wheelwright ropemaker".split()
+    lines = []
+    for i in range(1, 25):
+        rng = random.Random(i)
+        if 9 <= i <= 16:  # token-dense: a third of the words are codes split into several tokens
+            body = " ".join(
+                f"q{rng.randint(10, 99)}z{rng.randint(10, 99)}" if rng.random() < 0.3 else rng.choice(words)
+                for _ in range(90)
+            )
+        else:
+            body = " ".join(rng.choice(rare) for _ in range(70))
+        lines.append(f"Item {i} of the survey lists {body}.")
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "survey.txt").write_text("\n".join(lines), encoding="utf-8")
+    s = llm_bot.settings
+    bot = Bot(
+        Settings.load({"seeds": seeds, "index": tmp_path / "index", "engine": "llm"}),
+        embedder=llm_bot.embedder,
+        llm=llm_bot.llm,
+    )
+    bot.build()
+    lo, hi = bot.index.ranges["survey"]
+    plan = warm_plan("survey", bot.index.sentences[lo:hi], s.llm_context)
+    assert [p[1][0].n for p in plan] == [1, 7, 13, 20]  # "[1" and "[13" share a token, "[7" does not
+    bot.warm("survey")
+    assert {k for k, _ in plan} <= bot._warm  # the first section was found again after the last was read
+    # as questions would ask them, the slot kept as the bot keeps it (the last section is short:
+    # 1,655 tokens with the prefix, so from it llama.cpp consults its cache only after a clear)
+    clears = bot.slot.clears
+    for key, sentences in plan + plan[::-1]:
+        stats = GenerationStats()
+        bot.slot.before(bot.llm, bot.prompts, "survey", True, True)
+        for _ in bot.llm.stream(bot.prompts.messages("survey", sentences, "?", "en"), 1, stats):
+            pass
+        bot.slot.after(stats)
+        assert stats.prompt_tokens <= 4, (key, stats)  # restored: only the last token is evaluated again
+    assert bot.slot.clears > clears

@@ -6,6 +6,7 @@ answer's citations are scored, ``verify``'s refusals and ``warm``'s progress."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -619,6 +620,20 @@ class Recorder(FakeLLM):
             stats.prompt_tokens = self.prompt_tokens
         yield "x"
 
+    @staticmethod
+    def parked(messages) -> bool:
+        """A park request (generate.park): the prefix and an empty article."""
+        return re.search(r'<article id="[^"]*">\n\n</article>', messages[-1]["content"]) is not None
+
+    @staticmethod
+    def cleared(messages) -> bool:
+        """A clear request (bot/slot.py): one word, no system prompt."""
+        return len(messages) == 1
+
+    @property
+    def reads(self) -> list[tuple]:
+        return [c for c in self.calls if not self.parked(c[0]) and not self.cleared(c[0])]
+
 
 def test_warm_reads_the_whole_short_article_once_reporting_progress(settings: Settings):
     llm = Recorder(settings)
@@ -635,6 +650,7 @@ def test_warm_reads_the_whole_short_article_once_reporting_progress(settings: Se
     assert messages == bot.prompts.messages(SEED_ID, bot.index.sentences[lo:hi], "?", "en")
     assert bot._warm == {f"{SEED_ID}:article"}
     bot.warm()  # the whole article is read again (it is cheap once cached), without progress
+    # no clear before it: the slot still holds that article's read (bot/slot.py)
     assert len(llm.calls) == 2
 
 
@@ -645,7 +661,9 @@ def test_warm_reads_the_article_asked_for(settings: Settings, seeds: Path):
     bot.warm("en_news")
     assert "Seoul confirmed" in json.dumps(llm.calls[0][0]) and bot._warm == {"en_news:article"}
     bot.warm()
-    assert "Sabrina Singh" in json.dumps(llm.calls[1][0], ensure_ascii=False)
+    # the seed article's first read is preceded by a park, so that it cannot overwrite en_news's state
+    assert llm.parked(llm.calls[1][0]) and len(llm.calls) == 3
+    assert "Sabrina Singh" in json.dumps(llm.calls[2][0], ensure_ascii=False)
 
 
 LONG = " ".join(f"La phrase numéro {i} de ce long article parle de la guerre en Ukraine." for i in range(400))
@@ -672,12 +690,17 @@ def test_warm_reads_each_section_of_a_long_article_and_checks_the_first_was_rest
     total = sum(sizes)
     assert seen == [(0, total)] + [(sum(sizes[: i + 1]), total) for i in range(len(sizes))]
     assert bot._warm == {k for k, _ in plan}
+    # each section after the first is read from a parked slot (bot/context.py)
+    # and the check (a cached read) from a cleared slot: this fake reports 2 tokens a read, a short state
+    kinds = ["park" if llm.parked(m) else "clear" if llm.cleared(m) else "read" for m, _ in llm.calls]
+    assert kinds == ["read"] + ["park", "read"] * (len(plan) - 1) + ["clear", "read"]
     # then the first section once more, one token: restored (2 tokens read), it stays warm
-    assert len(llm.calls) == len(plan) + 1
+    assert len(llm.reads) == len(plan) + 1
     assert llm.calls[-1] == (bot.prompts.messages("long", plan[0][1], "?", "en"), 1)
     # warm again: nothing left to read but the check
+    before = len(llm.calls)
     bot.warm()
-    assert len(llm.calls) == len(plan) + 1
+    assert len(llm.calls) == before
 
 
 def test_sections_not_restored_from_the_cache_are_marked_cold(settings: Settings, seeds: Path):
@@ -705,7 +728,8 @@ def test_one_section_left_to_read_is_not_checked_again(settings: Settings, seeds
     key = sorted(bot._warm)[1]
     bot._warm.discard(key)
     bot.warm()
-    assert len(llm.calls) == before + 1 and key in bot._warm
+    assert len(llm.calls) == before + 2 and key in bot._warm  # a park, then the section
+    assert llm.parked(llm.calls[-2][0]) and not llm.parked(llm.calls[-1][0])
 
 
 def test_an_article_of_two_sections_is_checked_after_its_warm_up(settings: Settings, seeds: Path):
@@ -720,7 +744,7 @@ def test_an_article_of_two_sections_is_checked_after_its_warm_up(settings: Setti
     bot.warm()
     lo, hi = bot.index.ranges["two"]
     plan = warm_plan("two", bot.index.sentences[lo:hi], 3000)
-    assert len(plan) == 2 and len(llm.calls) == 3
+    assert len(plan) == 2 and len(llm.reads) == 3 and len(llm.calls) == 5  # a park, and a clear before the check
 
 
 def test_a_new_bot_has_loaded_nothing(settings: Settings):
