@@ -53,13 +53,101 @@ def other_names(name: str) -> frozenset[str]:
     return _table().get(" ".join(words), frozenset())
 
 
+# Nationality adjectives, which CLDR does not list: English words, French
+# stems (the masculine singular; feminine and plural endings are added when
+# matching), and the acronyms written for a country. "coréen" alone is
+# either Korea, so only its "nord-"/"sud-" forms count.
+DEMONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "RU": (("russian",), ("russe",)),
+    "UA": (("ukrainian",), ("ukrainien",)),
+    "KP": (("north korean",), ("nord coreen",)),
+    "KR": (("south korean",), ("sud coreen",)),
+    "US": (("american", "us", "u s", "usa"), ("americain",)),
+    "GB": (("british", "uk"), ("britannique",)),
+    "CN": (("chinese",), ("chinois",)),
+    "JP": (("japanese",), ("japonais",)),
+    "FR": (("french",), ("francais",)),
+    "DE": (("german",), ("allemand",)),
+    "PL": (("polish",), ("polonais",)),
+    "BY": (("belarusian",), ("bielorusse",)),
+    "IR": (("iranian",), ("iranien",)),
+    "IL": (("israeli",), ("israelien",)),
+    "NL": (("dutch",), ("neerlandais",)),
+    "BE": (("belgian",), ("belge",)),
+    "TR": (("turkish",), ("turc",)),
+    "IN": (("indian",), ("indien",)),
+    "SY": (("syrian",), ("syrien",)),
+    "IT": (("italian",), ("italien",)),
+    "ES": (("spanish",), ("espagnol",)),
+    "CA": (("canadian",), ("canadien",)),
+    "GE": (("georgian",), ("georgien",)),
+    "MD": (("moldovan",), ("moldave",)),
+    "HU": (("hungarian",), ("hongrois",)),
+    "RO": (("romanian",), ("roumain",)),
+    "FI": (("finnish",), ("finlandais",)),
+    "SE": (("swedish",), ("suedois",)),
+    "NO": (("norwegian",), ("norvegien",)),
+    "GR": (("greek",), ("grec",)),
+}
+_FRENCH_ENDINGS = ("", "e", "s", "es", "ne", "nes", "que", "ques")  # ukrainien(ne)(s), grec/grecque
+# "des Pays-Bas", "of the Netherlands": a country named as what a thing belongs to, which an
+# adjective can stand for ("le Premier ministre néerlandais"); "pour l'Ukraine" cannot.
+_OF = r"(?:of(?: the)?|de(?: la)?|des|du|d)"
+
+
+def _forms(code: str) -> list[str]:
+    english, french = DEMONYMS.get(code, ((), ()))
+    return [*english, *(stem + end for stem in french for end in _FRENCH_ENDINGS)]
+
+
+@lru_cache(maxsize=1)
+def _codes() -> dict[str, str]:
+    """Folded country names (CLDR, both languages), demonyms and acronyms -> the country's code."""
+    out: dict[str, str] = {}
+    try:
+        from babel import Locale
+
+        for lang in LANGUAGES:
+            for code, name in Locale(lang).territories.items():
+                if code.isalpha():
+                    out.setdefault(flat(name), code)
+    except ImportError:
+        pass
+    for code in DEMONYMS:
+        for form in _forms(code):
+            out[form] = code
+    return out
+
+
+def country(name: str) -> str | None:
+    """The code of the country a name, nationality adjective or acronym stands for ("Dutch" -> "NL")."""
+    words = flat(name).split()
+    if words[:1] == ["the"]:
+        words = words[1:]
+    return _codes().get(" ".join(words))
+
+
 def named_in(name: str, text: str) -> str | None:
-    """The other-language name of the country ``name`` as it appears in ``text``, if it does."""
+    """How ``text`` names the country that ``name`` (a country, a nationality, an acronym)
+    stands for, in either language: its name anywhere for a name ("Netherlands" -> "pays bas"),
+    and for an adjective its adjectives anywhere or its name after "de"/"of" ("Dutch" ->
+    "des pays bas", "US" -> "americaines")."""
+    code = country(name)
+    if code is None:
+        return None
     padded = f" {flat(text)} "
-    for other in sorted(other_names(name)):
+    adjective = flat(name) in _forms(code)
+    names = sorted(n for n, c in _codes().items() if c == code and n not in _forms(code))
+    for other in sorted(_forms(code)):
         if f" {other} " in padded:
             return other
+    for other in names:
+        if not adjective and f" {other} " in padded and other != flat(name):
+            return other
+        found = re.search(rf" {_OF} {re.escape(other)} ", padded)
+        if adjective and found:
+            return found.group(0).strip()
     return None
 
 
-__all__ = ["named_in", "other_names"]
+__all__ = ["country", "named_in", "other_names"]

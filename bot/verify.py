@@ -295,12 +295,14 @@ class Verifier:
                     runs[-1].append(w)
             for run in (" ".join(r) for r in runs if r):
                 failure = f"{run!r} is not in the cited sentences {where}"
+                # a country's name or adjective in the other language or form ("Dutch", « des
+                # Pays-Bas »): a translation, not a similarity (bot/places.py)
+                country = places.named_in(run, " ".join([evidence, *context]))
+                if country:
+                    notes[i].append(f"{run!r} = {country!r} (same country)")
+                    continue
                 if not cross:
                     reasons[i].append(failure)
-                    continue
-                country = places.named_in(run, " ".join([evidence, *context]))
-                if country:  # a country's name is a translation, not a similarity (bot/places.py)
-                    notes[i].append(f"{run!r} = {country!r} (CLDR)")
                     continue
                 parts = tuple(run.split(" "))
                 # the whole mention only when none of it was found: "Prime Minister of

@@ -237,7 +237,7 @@ def test_a_country_matches_its_name_in_the_other_language_not_a_neighbour():
     question = "What was Mark Rutte before?"
     v = check("Mark Rutte is a former Prime Minister of the Netherlands [4].", question, Words())
     assert v.supported, v.reason
-    assert "'Netherlands' = 'pays bas' (CLDR)" in v.sentences[0].notes
+    assert "'Netherlands' = 'pays bas' (same country)" in v.sentences[0].notes
     v = check("Mark Rutte is a former Prime Minister of Belgium [4].", question, Words())
     assert not v.supported and "'Belgium' is not in the cited sentences [4]" in v.reason
     # a French answer citing an English sentence, the other way round
@@ -248,6 +248,20 @@ def test_a_country_matches_its_name_in_the_other_language_not_a_neighbour():
         "M. Rutte est un ancien Premier ministre des Pays-Bas [1].", english, None, "en", lambda _: english_vectors
     )
     assert not any("Pays-Bas" in r for r in v.sentences[0].reasons), v.reason
+
+
+def test_a_nationality_adjective_stands_for_its_country_only_where_the_country_owns_something():
+    """"Dutch" / « néerlandais » for « des Pays-Bas », "US weapons" for « armes américaines »; but not
+    « ukrainien » for « pour l'Ukraine » (a minister of Ukraine is not what that sentence says)."""
+    rutte = "M. Rutte, ancien Premier ministre des Pays-Bas, a appelé la Russie à cesser."
+    assert places.named_in("Dutch", rutte) == places.named_in("néerlandais", rutte) == "des pays bas"
+    assert places.named_in("US", "l'utilisation des armes américaines") == "americaines"
+    assert places.named_in("ukrainien", "des entraîneurs combattaient pour l'Ukraine") is None
+    assert places.named_in("Belgian", rutte) is None and places.country("coréen") is None  # which Korea?
+    v = check("Le chef de l'OTAN est Mark Rutte, ancien Premier ministre néerlandais [1][4].")
+    assert v.supported, v.reason
+    v = check("Le chef de l'OTAN est Mark Rutte, ancien Premier ministre belge [1][4].")
+    assert not v.supported and "'belge' is not in the cited sentences [1][4]" in v.reason
 
 
 def test_without_an_embedder_only_the_lexical_checks_run():
@@ -463,7 +477,7 @@ def test_the_blind_held_out_set_stays_at_its_measured_level(tmp_path, real_bot):
         if split == "all":
             totals[kind == "original"][0] += ok
             totals[kind == "original"][1] += n
-    assert totals[True][0] >= 24 and totals[True][1] == 30, totals
+    assert totals[True][0] >= 26 and totals[True][1] == 30, totals
     assert totals[False][0] >= 88 and totals[False][1] == 92, totals
 
 
