@@ -15,6 +15,7 @@ as its retrieved sentences (``bot/context.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from .backends import GenerationStats, LLMBackend
@@ -143,20 +144,25 @@ def generate(
         request.warm,
     )
     shown = list(plan.sentences)
-    if slot is not None:
-        in_cache = cached(plan, request.article_id, request.warm)
-        slot.before(llm, prompts, request.article_id, in_cache, protects(request.warm), read_key(plan, request))
     messages = prompts.messages(request.article_id, shown, request.question, request.lang, request.history)
     stats = GenerationStats()
     allowed = {s.n for s in shown}
     # The backend sends it where its server takes one (llm.takes_grammar()).
     grammar = answer_grammar(allowed) if llm.settings.llm_grammar != "false" and allowed else None
     text = ""
-    for piece in llm.stream(messages, max_tokens, stats, grammar=grammar):
-        text += piece
-        yield text
-    if slot is not None:
-        slot.after(stats, read_key(plan, request))
+    if slot is None or getattr(llm, "parallel", 1) > 1:
+        # several slots (a server's, bot/remote_llm.py): which one a prompt lands on is the
+        # server's choice, so there is no one slot to prepare, and questions must not queue here
+        slot = None
+    with slot.lock if slot is not None else nullcontext():  # preparation and prompt go together
+        if slot is not None:
+            in_cache = cached(plan, request.article_id, request.warm)
+            slot.before(llm, prompts, request.article_id, in_cache, protects(request.warm), read_key(plan, request))
+        for piece in llm.stream(messages, max_tokens, stats, grammar=grammar):
+            text += piece
+            yield text
+        if slot is not None:
+            slot.after(stats, read_key(plan, request))
     parsed = parse_citations(text, allowed)
     # "The article does not say X, but [3] says Y" cites something: it is an
     # answer (a corrected premise, say) and stands or falls on its citations.

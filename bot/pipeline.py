@@ -463,13 +463,14 @@ class Bot:
         for key, sentences in todo:
             if pause:
                 pause()
-            # a first read must not destroy a section read before; a re-read must find itself
-            self.slot.before(self.llm, self.prompts, article_id, key in self._warm, protects(self._warm), key)
             messages = self.prompts.messages(article_id, sentences, "?", "en")
             stats = GenerationStats()
-            for _ in self.llm.stream(messages, 1, stats):
-                pass
-            self.slot.after(stats, key)
+            with self.slot.lock:
+                # a first read must not destroy a section read before; a re-read must find itself
+                self.slot.before(self.llm, self.prompts, article_id, key in self._warm, protects(self._warm), key)
+                for _ in self.llm.stream(messages, 1, stats):
+                    pass
+                self.slot.after(stats, key)
             self._warm.add(key)
             done += max(1, chars(sentences))
             if progress:
@@ -487,10 +488,11 @@ class Bot:
         then marked cold and its questions read the retrieved sentences (bounded)."""
         key, sentences = sections[0]
         stats = GenerationStats()
-        self.slot.before(self.llm, self.prompts, article_id, True, True, key)
-        for _ in self.llm.stream(self.prompts.messages(article_id, sentences, "?", "en"), 1, stats):
-            pass
-        self.slot.after(stats, key)
+        with self.slot.lock:
+            self.slot.before(self.llm, self.prompts, article_id, True, True, key)
+            for _ in self.llm.stream(self.prompts.messages(article_id, sentences, "?", "en"), 1, stats):
+                pass
+            self.slot.after(stats, key)
         if stats.prompt_tokens > chars(sentences) / CHARS_PER_TOKEN / 4:
             for k, _ in sections:
                 self._warm.discard(k)

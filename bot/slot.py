@@ -32,7 +32,8 @@ and only when the cache holds something to protect or to restore.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from .backends import GenerationStats, LLMBackend
 from .prompts import Prompts
@@ -49,6 +50,9 @@ class Slot:
     prefix_tokens: int = PREFIX_TOKENS
     parks: int = 0
     clears: int = 0
+    # held from the preparation to the end of the prompt it prepares: a warm-up's read and a
+    # question from another thread would otherwise interleave and undo each other's preparation
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def before(
         self,
