@@ -510,6 +510,23 @@ def gives_reason(answer: str) -> bool:
     return bool(_BECAUSE.search(text)) or bool(negations(answer))
 
 
+# Where a reason's attribution starts: "…to be trained, according to the Pentagon".
+_SOURCE_TAIL = re.compile(r",?\s*\b(?:according to|selon|d'apres|as reported by|citee? par|cited by)\b.*$")
+
+
+def reason_given(answer: str) -> str:
+    """The text after the first reason marker, without its source ("pour justifier ce qu'ils
+    ont déjà fait" -> "justifier ce qu'ils ont déjà fait"); "" without one."""
+    # folded one character for one, so a match's offsets are the answer's
+    folded = "".join((fold(c) or " ")[0] for c in answer)
+    # "According to Lavrov, …" names a source, not a purpose
+    m = next((m for m in _BECAUSE.finditer(folded) if not folded[: m.start()].endswith("according ")), None)
+    if not m:
+        return ""
+    tail = _SOURCE_TAIL.search(folded, m.end())
+    return answer[m.end() : tail.start() if tail else len(answer)].strip(" ,.")
+
+
 def says_yes_or_no(answer: str) -> bool:
     return bool(_YES_NO_ANSWER.match(fold(answer)))
 

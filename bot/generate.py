@@ -14,6 +14,7 @@ as its retrieved sentences (``bot/context.py``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -72,6 +73,18 @@ def answers_question(request: Request, parsed: Parsed) -> Support:
         return Support(False, f"cites {list(parsed.cited)}, none of the retrieved {sorted(top)}")
     return Support(True, "every sentence is supported")
 
+
+def whole_sentences(raw: str) -> Support:
+    """An answer sentence that filled the grammar's CLAIM_CHARS was cut there, mid-thought
+    ("… en cas d'attaque militaire de l'une d [13]", test t-fr-11): not a claim to show."""
+    for part in _CITES.split(raw):
+        body = part.strip(" .")
+        if len(body) >= CLAIM_CHARS:
+            return Support(False, f"an answer sentence was cut off at {CLAIM_CHARS} characters ('…{body[-30:]}')")
+    return Support(True, "every sentence is supported")
+
+
+_CITES = re.compile(r"(?:\s*\[\d+\])+")
 
 # What an answer sentence may hold before its citations: no brackets (so no
 # citation in the middle), no line break, at most this many characters.
@@ -176,6 +189,8 @@ def generate(
     else:
         verification = verify(parsed.text, request.article_sentences, request.question)
     support = Support(verification.supported, verification.reason)
+    if support.ok and grammar is not None:
+        support = whole_sentences(text)
     if support.ok:
         support = answers_question(request, parsed)
     if parsed.removed and support.ok:

@@ -89,6 +89,40 @@ DEMONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "NO": (("norwegian",), ("norvegien",)),
     "GR": (("greek",), ("grec",)),
 }
+# Capitals, for their country's government as news write it ("a appelé Moscou et
+# Pyongyang à cesser" for « la Russie et la Corée du Nord »). Left out where the
+# capital stands for something else as often: Brussels (the EU), The Hague
+# (courts), Jerusalem.
+CAPITALS: dict[str, tuple[str, ...]] = {
+    "RU": ("moscow", "moscou"),
+    "KP": ("pyongyang",),
+    "KR": ("seoul",),
+    "UA": ("kyiv", "kiev"),
+    "US": ("washington",),
+    "GB": ("london", "londres"),
+    "CN": ("beijing", "pekin"),
+    "JP": ("tokyo",),
+    "FR": ("paris",),
+    "DE": ("berlin",),
+    "PL": ("warsaw", "varsovie"),
+    "BY": ("minsk",),
+    "IR": ("tehran", "teheran"),
+    "TR": ("ankara",),
+    "IN": ("new delhi", "delhi"),
+    "SY": ("damascus", "damas"),
+    "IT": ("rome",),
+    "ES": ("madrid",),
+    "CA": ("ottawa",),
+    "GE": ("tbilisi", "tbilissi"),
+    "MD": ("chisinau",),
+    "HU": ("budapest",),
+    "RO": ("bucharest", "bucarest"),
+    "FI": ("helsinki",),
+    "SE": ("stockholm",),
+    "NO": ("oslo",),
+    "GR": ("athens", "athenes"),
+}
+_CAPITAL_OF = {c: code for code, names in CAPITALS.items() for c in names}
 _FRENCH_ENDINGS = ("", "e", "s", "es", "ne", "nes", "que", "ques")  # ukrainien(ne)(s), grec/grecque
 # "des Pays-Bas", "of the Netherlands": a country named as what a thing belongs to, which an
 # adjective can stand for ("le Premier ministre néerlandais"); "pour l'Ukraine" cannot.
@@ -127,12 +161,20 @@ def country(name: str) -> str | None:
     return _codes().get(" ".join(words))
 
 
-def named_in(name: str, text: str) -> str | None:
-    """How ``text`` names the country that ``name`` (a country, a nationality, an acronym)
-    stands for, in either language: its name anywhere for a name ("Netherlands" -> "pays bas"),
-    and for an adjective its adjectives anywhere or its name after "de"/"of" ("Dutch" ->
-    "des pays bas", "US" -> "americaines")."""
+def capital_of(name: str) -> str | None:
+    """The code of the country whose capital ``name`` is ("Moscou" -> "RU")."""
+    return _CAPITAL_OF.get(flat(name))
+
+
+def named_in(name: str, text: str, capitals: bool = False) -> str | None:
+    """How ``text`` names the country that ``name`` (a country, a nationality, an acronym,
+    with ``capitals`` a capital) stands for, in either language: its name anywhere for a name
+    or a capital ("Netherlands" -> "pays bas", "Moscou" -> "russie"), and for an adjective its
+    adjectives anywhere or its name after "de"/"of" ("Dutch" -> "des pays bas", "US" ->
+    "americaines")."""
     code = country(name)
+    if code is None and capitals:
+        code = capital_of(name)
     if code is None:
         return None
     padded = f" {flat(text)} "
@@ -150,4 +192,4 @@ def named_in(name: str, text: str) -> str | None:
     return None
 
 
-__all__ = ["country", "named_in", "other_names"]
+__all__ = ["capital_of", "country", "named_in", "other_names"]

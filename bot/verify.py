@@ -34,7 +34,8 @@ Each answer sentence (with the citations it carries or borrows, as
 
 And for the answer as a whole, given the question: a yes/no question gets
 yes or no (oui/non) first, a how-many question a number, a when-question a
-time expression.
+time expression, a why-question a reason, and (in the article's language) a
+reason the cited sentences give.
 
 Embeddings are asked for once per call, in one batch, and only for what the
 lexical checks could not settle; phrase vectors are cached.
@@ -86,6 +87,12 @@ SPELLING_RATIO = 0.8
 # below it (0.80-0.83) and let wrong citations through at 0.83-0.87; the gap was
 # 0.000-0.008 for every right answer and 0.016-0.117 for every wrong citation.
 MIN_OVERLAP = 0.5
+# A why-answer's reason, in the article's language: at most this share of its
+# own words (not the question's) may be missing from the cited sentences
+# (Verifier._reason). Across languages the reason is matched as a quote is, at
+# QUOTE_SIMILARITY: on the 8 reasons of eval/verify/mutations.jsonl's why
+# items, right ones 0.938-0.957, invented ones 0.844-0.892 (docs/verify.md).
+MAX_REASON_MISSING = 0.5
 MAX_GAP = 0.012
 CACHE_SIZE = 20_000
 MAX_TEXT_CHARS = 50_000  # a long draft, not a book
@@ -224,6 +231,7 @@ class Verifier:
             self._quotes(i, text, valid, evidence, cross, reasons, pending)
             self._agents(i, text, valid, by_n, common, cross, reasons, notes, pending)
             self._polarity(i, text, evidence, reasons)
+            self._reason(i, text, valid, evidence, question, cross, reasons, pending)
             overlap = _overlap(text, evidence)
             if overlap is not None and overlap < MIN_OVERLAP:
                 cosine_wanted.append((i, text, valid, overlap))
@@ -297,9 +305,13 @@ class Verifier:
                 failure = f"{run!r} is not in the cited sentences {where}"
                 # a country's name or adjective in the other language or form ("Dutch", « des
                 # Pays-Bas »): a translation, not a similarity (bot/places.py)
-                country = places.named_in(run, " ".join([evidence, *context]))
+                # a capital for its country where it is not a place ("a appelé Moscou",
+                # not "à Moscou": the cited sentence's "en Russie" does not say which city)
+                capital = places.capital_of(run) is not None and not _as_place(text, run)
+                country = places.named_in(run, " ".join([evidence, *context]), capitals=capital)
                 if country:
-                    notes[i].append(f"{run!r} = {country!r} (same country)")
+                    kind = "its country" if places.country(run) is None else "same country"
+                    notes[i].append(f"{run!r} = {country!r} ({kind})")
                     continue
                 if not cross:
                     reasons[i].append(failure)
@@ -339,12 +351,7 @@ class Verifier:
             if not cross:
                 reasons[i].append(failure)
                 continue
-            words = [w for w, _, _ in claims.tokens(evidence) if w not in '«»"“”']
-            k = len(q.split())
-            windows = {
-                " ".join(words[a : a + n]) for n in range(max(1, k - 1), k + 2) for a in range(0, len(words) - n + 1)
-            }
-            pool = tuple(sorted(windows | set(claims.quotes(evidence))))
+            pool = tuple(sorted(set(_windows(evidence, len(q.split()))) | set(claims.quotes(evidence))))
             pending.append(_Pending(i, (q,), pool, QUOTE_SIMILARITY, failure, f"quote {q!r}"))
 
     def _agents(
@@ -429,6 +436,39 @@ class Verifier:
                 reasons[i].append(
                     f"the cited sentences negate {' '.join(neg.words)!r} ({neg.marker}); it says {hit!r} without"
                 )
+
+    @staticmethod
+    def _reason(
+        i: int,
+        text: str,
+        cited: tuple[int, ...],
+        evidence: str,
+        question: str,
+        cross: bool,
+        reasons: list[list[str]],
+        pending: list[_Pending],
+    ) -> None:
+        """A why-question's answer takes its reason from the cited sentences: "Lavrov a évoqué
+        … pour justifier ce qu'ils ont déjà fait [12]" gives a cause sentence 12 does not.
+        In the article's language by its words (the question's are free: an answer restates
+        it); across languages, the reason against windows of the cited sentences, as a quote."""
+        if not claims.asks_why(question):
+            return
+        reason = claims.reason_given(claims.strip_citations(text))
+        asked = claims.content_words(question)
+        given = [w for w in claims.content_words(reason) if not any(claims.same_stem(w, q) for q in asked)]
+        if not given:
+            return
+        if cross:
+            failure = f"the reason it gives ({reason!r}) is not in the cited sentences {_cited_label(cited)}"
+            pool = _windows(evidence, len(reason.split()))
+            pending.append(_Pending(i, (reason,), pool, QUOTE_SIMILARITY, failure, f"reason {reason!r}"))
+            return
+        said = claims.content_words(evidence)
+        missing = [w for w in given if not any(claims.same_stem(w, c) for c in said)]
+        if len(missing) / len(given) > MAX_REASON_MISSING:
+            words = ", ".join(repr(w) for w in missing)
+            reasons[i].append(f"the reason it gives ({words}) is not in the cited sentences {_cited_label(cited)}")
 
     # -- embeddings, once --------------------------------------------------------------------
     def _settle(
@@ -586,6 +626,21 @@ def _word_found(word: str, pool: set[str]) -> bool:
         abs(len(p) - len(w)) <= 3 and p[:1] == w[:1] and difflib.SequenceMatcher(None, w, p).ratio() >= SPELLING_RATIO
         for p in pool
     )
+
+
+def _windows(evidence: str, k: int) -> tuple[str, ...]:
+    """Runs of k - 1 to k + 1 words of the cited sentences: what a k-word phrase is compared with."""
+    words = [w for w, _, _ in claims.tokens(evidence) if w not in '«»"“”']
+    runs = {" ".join(words[a : a + n]) for n in range(max(1, k - 1), k + 2) for a in range(0, len(words) - n + 1)}
+    return tuple(sorted(runs))
+
+
+_PLACE_BEFORE = r"(?:\ba|\bau|\baux|\ben|\bdans|\bvers|\bpres de|\bin|\bat|\bnear|\binto|\bfrom|\bto)\s+"
+
+
+def _as_place(text: str, name: str) -> bool:
+    """``name`` follows a preposition of place in ``text`` ("à Moscou", "in Moscow")."""
+    return bool(re.search(_PLACE_BEFORE + re.escape(fold(name)) + r"\b", fold(text)))
 
 
 def _phrases(evidence: str) -> list[str]:

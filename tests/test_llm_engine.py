@@ -12,9 +12,10 @@ from bot import Answer, Bot, Settings
 from bot.cite import check_support, is_abstention, numbers, parse_citations
 from bot.errors import ModelError
 from bot.generate import answer_grammar
+from bot.ingest import read_article
 from bot.prompts import ABSTAIN, PromptError, Prompts, render
 
-from .conftest import SEED_ID, BrokenLLM, FakeEmbedder, FakeLLM
+from .conftest import SEED, SEED_ID, BrokenLLM, FakeEmbedder, FakeLLM
 
 Q = "Combien de soldats nord-coréens ont été envoyés en Russie ?"
 
@@ -316,3 +317,28 @@ def test_a_model_error_after_partial_text_falls_back_in_auto_and_fails_in_llm(se
     assert texts[0] == "Environ" and texts[-1] == final.answer
     with pytest.raises(ModelError, match="failed while generating"):
         list(bot.stream(Q, engine="llm"))
+
+
+def test_an_answer_sentence_cut_at_the_grammars_limit_falls_back(settings):
+    """The grammar ends a claim at CLAIM_CHARS characters, however far its thought has got
+    (test t-fr-11: "… en cas d'attaque militaire de l'une d [13]"): such a claim is not shown."""
+    from bot.generate import CLAIM_CHARS, whole_sentences
+
+    body = next(s.text for s in read_article(SEED).sentences if s.n == 13)
+    assert len(body) > CLAIM_CHARS
+    end = CLAIM_CHARS
+    while body[end - 1] == " ":  # a claim never ends in a space
+        end += 1
+    cut = body[:end]
+    question = "Que dit le chef de la diplomatie de l'accord de coopération ?"
+    bot, _ = llm_bot(settings, f"{cut} [13].")
+    a = bot.ask(question, engine="llm")
+    assert a.engine == "extractive" and a.notice and f"cut off at {CLAIM_CHARS} characters" in a.notice
+    assert whole_sentences(f"{cut[: CLAIM_CHARS - 2]}x [13].").ok
+    assert not whole_sentences(f"Court [1]. {cut} [13]").ok
+    # without the grammar nothing was cut: a long sentence is the model's own
+    off = Settings.load(
+        {"seeds": settings.seeds, "index": settings.index, "llm_grammar": "false", "min_confidence": 0.0}, environ={}
+    )
+    bot, _ = llm_bot(off, f"{body.rstrip('.')} [13].")
+    assert bot.ask(question, engine="llm").engine == "llm"

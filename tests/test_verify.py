@@ -446,7 +446,8 @@ def test_the_mutation_set_meets_its_bars(tmp_path, real_bot):
 @pytest.mark.real_model
 def test_the_blind_held_out_set_stays_at_its_measured_level(tmp_path, real_bot):
     """eval/verify/holdout2.jsonl, written by someone who had not seen the verifier: measured once at 24 of 30
-    right answers kept (80 %, below the 90 % bar: docs/verify.md lists why) and 88 of 92 mutants rejected.
+    right answers kept (80 %, below the 90 % bar: docs/verify.md lists why) and 88 of 92 mutants rejected;
+    28 of 30 kept since nationality adjectives and capitals stand for their country (no longer blind).
     Held here so that neither gets worse."""
     out = tmp_path / "report.md"
     s = real_bot.settings
@@ -477,7 +478,7 @@ def test_the_blind_held_out_set_stays_at_its_measured_level(tmp_path, real_bot):
         if split == "all":
             totals[kind == "original"][0] += ok
             totals[kind == "original"][1] += n
-    assert totals[True][0] >= 26 and totals[True][1] == 30, totals
+    assert totals[True][0] >= 28 and totals[True][1] == 30, totals
     assert totals[False][0] >= 88 and totals[False][1] == 92, totals
 
 
@@ -494,3 +495,58 @@ def test_the_name_threshold_separates_the_written_pairs(real_bot):
     assert not [p for p, s in zip(pairs, scores, strict=True) if not p["same"] and s >= NAME_SIMILARITY]
     missed = {p["a"] for p, s in zip(pairs, scores, strict=True) if p["same"] and s < NAME_SIMILARITY}
     assert missed <= {"Netherlands", "Dutch"}
+
+
+@pytest.mark.parametrize(
+    "answer, supported",
+    [  # test t-fr-05: the model's own reason, not the article's
+        (
+            "Lavrov a évoqué la présence de militaires occidentaux en Ukraine "
+            "pour justifier ce qu'ils ont déjà fait [12].",
+            False,
+        ),
+        (
+            "Lavrov a évoqué la présence de militaires occidentaux en Ukraine en réponse à une question "
+            "sur un déploiement de troupes occidentales [12].",
+            True,
+        ),
+    ],
+)
+def test_a_why_answer_takes_its_reason_from_the_cited_sentences(answer, supported):
+    question = "Pourquoi Lavrov a-t-il évoqué la présence de militaires occidentaux en Ukraine ?"
+    v = check(answer, question)
+    assert v.supported is supported, v.reason
+    if not supported:
+        assert "the reason it gives ('justifier', 'deja') is not in the cited sentences [12]" in v.reason
+    # the same text is not judged on its reason when nobody asked why
+    assert check(answer, "Qu'a dit Lavrov des militaires occidentaux ?").supported
+
+
+@pytest.mark.parametrize(
+    "answer, reason",
+    [
+        ("Ils y ont été envoyés pour être entraînés, selon le Pentagone", "être entraînés"),
+        ("According to Lavrov, the army could not strike without Western experts", "Western experts"),
+        ("They were sent there to be trained, according to the Pentagon", "be trained"),
+        ("Mark Rutte est le secrétaire général de l'OTAN", ""),
+    ],
+)
+def test_a_reason_is_read_after_its_marker_and_before_its_source(answer, reason):
+    assert claims.reason_given(answer) == reason
+
+
+@pytest.mark.parametrize(
+    "answer, ok",
+    [
+        ("L'ancien Premier ministre des Pays-Bas a appelé Moscou et Pyongyang à cesser ces actions [4].", True),
+        ("Mark Rutte a appelé Kiev et Pyongyang à cesser ces actions [4].", False),  # [4] has no Ukraine
+        ("Les soldats nord-coréens ont été envoyés à Moscou pour y être entraînés [5].", False),  # a place
+    ],
+)
+def test_a_capital_stands_for_its_country_where_it_is_not_a_place(answer, ok):
+    """ "a appelé Moscou et Pyongyang" for « a appelé la Russie et la Corée du Nord » (holdout2 k11);
+    "à Moscou" for « dans l'est de la Russie » would say which city, which [5] does not."""
+    v = check(answer, "Qu'a demandé Mark Rutte ?")
+    assert v.supported is ok, v.reason
+    assert places.capital_of("Moscow") == places.capital_of("Moscou") == "RU"
+    assert places.capital_of("Bruxelles") is None  # the EU as often as Belgium
