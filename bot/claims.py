@@ -495,9 +495,18 @@ def asks_yes_no(question: str) -> bool:
 _WHY = re.compile(r"\b(?:pourquoi|why|for what reason|pour quelle raison|dans quel but|what for)\b")
 # What a reason looks like: a cause, a purpose, a condition; or a negation (a
 # false premise corrected: "Why did Putin deny …?" -> "He did not deny …").
-_BECAUSE = re.compile(
-    r"\b(?:parce qu|car|puisqu|pour|afin|en raison|a cause|grace|sans|faute|en reponse|because|since|as|"
-    r"to|so that|in order|due to|owing to|without|in response|given)\b"
+# Markers that only ever give a reason, and markers that often do ("pour", "to",
+# "as", "since" also open a view, a direction, a comparison, a date).
+_STRONG = (
+    r"\b(?:parce qu|puisqu)(?:e\b|')?|\b(?:car|afin|en raison|a cause|grace|faute|en reponse|because|so that|in order|"
+    r"due to|owing to|in response)\b"
+)
+_WEAK = r"\b(?:pour|sans|since|as|to|without|given)\b"
+_BECAUSE = re.compile(f"{_STRONG}|{_WEAK}")
+_STRONG_RE, _WEAK_RE = re.compile(_STRONG), re.compile(_WEAK)
+# Words of a marker, not of the reason ("afin de", "en raison de", "in order to").
+REASON_WORDS = frozenset(
+    "afin raison cause grace faute reponse response order owing because since given without sans".split()
 )
 
 
@@ -510,21 +519,43 @@ def gives_reason(answer: str) -> bool:
     return bool(_BECAUSE.search(text)) or bool(negations(answer))
 
 
-# Where a reason's attribution starts: "…to be trained, according to the Pentagon".
-_SOURCE_TAIL = re.compile(r",?\s*\b(?:according to|selon|d'apres|as reported by|citee? par|cited by)\b.*$")
+# Who a claim comes from, which is not its reason: "according to the Pentagon",
+# ", selon lui,", "as reported by Reuters", a leading "Pour la porte-parole, …".
+_FROM = r"(?:according to|selon|d'apres|as reported by|citee?s? par|cites? par|cited by)\b"
+_FROM_SPANS = re.compile(rf",\s*{_FROM}[^,]*,|^\W*{_FROM}[^,]*,|^\W*pour\b[^,]*,")
+_FROM_TAIL = re.compile(rf",?\s*\b{_FROM}")
 
 
 def reason_given(answer: str) -> str:
-    """The text after the first reason marker, without its source ("pour justifier ce qu'ils
-    ont déjà fait" -> "justifier ce qu'ils ont déjà fait"); "" without one."""
+    """The text after the reason marker, without its sources ("pour, selon lui, justifier ce
+    qu'ils ont déjà fait" -> "justifier ce qu'ils ont déjà fait"); "" without one. The first
+    marker that only gives reasons ("parce que", "afin", "because") wins over the first of
+    those that may not ("pour", "to", "as")."""
+    answer = unicodedata.normalize("NFC", answer)
     # folded one character for one, so a match's offsets are the answer's
     folded = "".join((fold(c) or " ")[0] for c in answer)
-    # "According to Lavrov, …" names a source, not a purpose
-    m = next((m for m in _BECAUSE.finditer(folded) if not folded[: m.start()].endswith("according ")), None)
+    spans = [m.span() for m in _FROM_SPANS.finditer(folded)]
+
+    def outside(m: re.Match[str]) -> bool:
+        return not any(lo <= m.start() < hi for lo, hi in spans)
+
+    # a source outside those runs to the end: "…to be trained, according to the Pentagon"
+    tail = next(filter(outside, _FROM_TAIL.finditer(folded)), None)
+    if tail:
+        spans.append((tail.start(), len(folded)))
+
+    strong = next(filter(outside, _STRONG_RE.finditer(folded)), None)
+    m = strong or next(filter(outside, _WEAK_RE.finditer(folded)), None)
     if not m:
         return ""
-    tail = _SOURCE_TAIL.search(folded, m.end())
-    return answer[m.end() : tail.start() if tail else len(answer)].strip(" ,.")
+    kept, pos = [], m.end()
+    for lo, hi in sorted(spans):
+        if hi <= pos:
+            continue
+        kept.append(answer[pos : max(pos, lo)])
+        pos = max(pos, hi)
+    kept.append(answer[pos:])
+    return " ".join(" ".join(kept).split()).strip(" ,.")
 
 
 def says_yes_or_no(answer: str) -> bool:

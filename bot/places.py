@@ -92,7 +92,7 @@ DEMONYMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Capitals, for their country's government as news write it ("a appelé Moscou et
 # Pyongyang à cesser" for « la Russie et la Corée du Nord »). Left out where the
 # capital stands for something else as often: Brussels (the EU), The Hague
-# (courts), Jerusalem.
+# (courts), Jerusalem, Rome and Minsk (treaties and agreements).
 CAPITALS: dict[str, tuple[str, ...]] = {
     "RU": ("moscow", "moscou"),
     "KP": ("pyongyang",),
@@ -105,12 +105,10 @@ CAPITALS: dict[str, tuple[str, ...]] = {
     "FR": ("paris",),
     "DE": ("berlin",),
     "PL": ("warsaw", "varsovie"),
-    "BY": ("minsk",),
     "IR": ("tehran", "teheran"),
     "TR": ("ankara",),
     "IN": ("new delhi", "delhi"),
     "SY": ("damascus", "damas"),
-    "IT": ("rome",),
     "ES": ("madrid",),
     "CA": ("ottawa",),
     "GE": ("tbilisi", "tbilissi"),

@@ -34,8 +34,8 @@ Each answer sentence (with the citations it carries or borrows, as
 
 And for the answer as a whole, given the question: a yes/no question gets
 yes or no (oui/non) first, a how-many question a number, a when-question a
-time expression, a why-question a reason, and (in the article's language) a
-reason the cited sentences give.
+time expression, a why-question a reason, and a reason the cited sentences
+give (by its words in the article's language, as a quote across languages).
 
 Embeddings are asked for once per call, in one batch, and only for what the
 lexical checks could not settle; phrase vectors are cached.
@@ -456,7 +456,11 @@ class Verifier:
             return
         reason = claims.reason_given(claims.strip_citations(text))
         asked = claims.content_words(question)
-        given = [w for w in claims.content_words(reason) if not any(claims.same_stem(w, q) for q in asked)]
+        given = [
+            w
+            for w in claims.content_words(reason)
+            if w not in claims.REASON_WORDS and not any(claims.same_stem(w, q) for q in asked)
+        ]
         if not given:
             return
         if cross:
@@ -635,12 +639,29 @@ def _windows(evidence: str, k: int) -> tuple[str, ...]:
     return tuple(sorted(runs))
 
 
-_PLACE_BEFORE = r"(?:\ba|\bau|\baux|\ben|\bdans|\bvers|\bpres de|\bin|\bat|\bnear|\binto|\bfrom|\bto)\s+"
+# Prepositions of place, on lower-cased text with its accents ("à", not the English "a"),
+# and what may stand between one and the name ("à Moscou et Pyongyang", "sur l'Ukraine").
+_PLACE_BEFORE = (
+    r"(?:\bà|\bau|\baux|\ben|\bdans|\bvers|\bprès de|\bsur|\bdepuis|\bin|\bat|\bnear|\binto|\bfrom|\bto|"
+    r"\bon|\bover|\bagainst|\boutside|\baround|\btowards?)\s+(?:[\w'’-]+\s+(?:et|and)\s+)?"
+)
+# "à"/"to" after a verb of addressing is whom, not where ("a demandé à Moscou de cesser").
+_ADDRESSED = re.compile(
+    r"\b(?:demand\w*|appel\w*|écri\w*|répond\w*|dit|déclar\w*|adress\w*|ask\w*|call\w*|wr[io]te\w*|"
+    r"said|say\w*|spoke|speak\w*|talk\w*|repl\w*|appeal\w*)\s+(?:(?:à|to)\s+[\w'’-]+\s+(?:et|and)\s+)*$"
+)
 
 
 def _as_place(text: str, name: str) -> bool:
-    """``name`` follows a preposition of place in ``text`` ("à Moscou", "in Moscow")."""
-    return bool(re.search(_PLACE_BEFORE + re.escape(fold(name)) + r"\b", fold(text)))
+    """``name`` follows a preposition of place in ``text`` ("à Moscou", "in Moscow", "sur Kiev"),
+    not a verb of addressing's "à"/"to" ("a demandé à Moscou", "wrote to Moscow")."""
+    low = text.lower()
+    for m in re.finditer(_PLACE_BEFORE + re.escape(name.lower()) + r"\b", low):
+        word = m.group(0).split()[0]
+        if word in ("à", "to", "on") and _ADDRESSED.search(low[: m.start()]):  # "called on Moscow"
+            continue
+        return True
+    return False
 
 
 def _phrases(evidence: str) -> list[str]:

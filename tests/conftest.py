@@ -160,6 +160,8 @@ class FakeLLM:
     def stream(self, messages, max_tokens=200, stats=None, grammar=None):
         self.messages.append(messages)
         self.grammars.append(grammar)
+        if grammar and stats is not None:  # as LocalLLM: it says it applied the grammar
+            stats.grammar = True
         text = self.replies.pop(0) if self.replies else ""
         for i, word in enumerate(text.split(" ")):
             if stats is not None and stats.first_token_ms is None:

@@ -342,3 +342,11 @@ def test_an_answer_sentence_cut_at_the_grammars_limit_falls_back(settings):
     )
     bot, _ = llm_bot(off, f"{body.rstrip('.')} [13].")
     assert bot.ask(question, engine="llm").engine == "llm"
+
+    class NoGrammarServer(FakeLLM):  # a server that does not take our grammar (bot/remote_llm.py)
+        def stream(self, messages, max_tokens=200, stats=None, grammar=None):
+            yield from super().stream(messages, max_tokens, None if stats is None else stats, None)
+
+    llm = NoGrammarServer(settings, [f"{body.rstrip('.')} [13]."])
+    bot = Bot(settings, embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
+    assert bot.ask(question, engine="llm").engine == "llm"

@@ -529,10 +529,42 @@ def test_a_why_answer_takes_its_reason_from_the_cited_sentences(answer, supporte
         ("According to Lavrov, the army could not strike without Western experts", "Western experts"),
         ("They were sent there to be trained, according to the Pentagon", "be trained"),
         ("Mark Rutte est le secrétaire général de l'OTAN", ""),
+        # found in review: a source in the middle, "parce que", a leading "Pour X,", "As reported by"
+        ("Il l'a évoqué pour, selon lui, justifier ce qu'ils ont fait", "justifier ce qu'ils ont fait"),
+        ("Il l'a évoqué parce que l'OTAN veut la guerre", "l'OTAN veut la guerre"),
+        ("Pour la porte-parole, ils ont été envoyés afin de préparer une invasion", "de préparer une invasion"),
+        ("As reported by Reuters, they were sent to be trained", "be trained"),
+        ("Because, according to him, Russia lost", "Russia lost"),
+        ("envoye\u0301s gra\u0302ce a\u0300 un accord", "à un accord"),  # decomposed accents
     ],
 )
 def test_a_reason_is_read_after_its_marker_and_before_its_source(answer, reason):
     assert claims.reason_given(answer) == reason
+
+
+def test_an_invented_reason_behind_a_view_or_a_source_is_still_caught():
+    question = "Pourquoi des soldats nord-coréens ont-ils été envoyés en Russie ?"
+    for answer in (
+        "Pour la porte-parole du Pentagone, Sabrina Singh, les soldats nord-coréens ont été envoyés dans l'est "
+        "de la Russie afin d'y préparer une invasion [5].",
+        "Les soldats ont été envoyés dans l'est de la Russie pour, selon Sabrina Singh, préparer une invasion [5].",
+    ):
+        v = check(answer, question)
+        assert not v.supported and "the reason it gives" in v.reason, v.reason
+    right = "Les soldats ont été envoyés dans l'est de la Russie pour, selon Sabrina Singh, y être entraînés [5]."
+    assert check(right, question).supported
+
+
+def test_a_capital_after_a_verb_of_addressing_is_whom_not_where():
+    from bot.verify import _as_place
+
+    assert not _as_place("Mark Rutte a demandé à Moscou et à Pyongyang de cesser", "Pyongyang")
+    assert not _as_place("Rutte wrote to Moscow and to Pyongyang", "Moscow")
+    assert not _as_place("Rutte called on Moscow and Pyongyang to stop", "Pyongyang")
+    assert not _as_place("A Washington official said so", "Washington")  # the English "a"
+    assert _as_place("La Russie a tiré des missiles sur Kiev", "Kiev")
+    assert _as_place("Ils sont entraînés à Moscou et Pyongyang", "Pyongyang")
+    assert _as_place("They were sent to Moscow", "Moscow")
 
 
 @pytest.mark.parametrize(
