@@ -17,8 +17,10 @@ Each answer sentence (with the citations it carries or borrows, as
    in the cited sentences or the question, after case and accent folding, with
    a spelling slack for transliterations (Koursk/Kursk, Lavov/Lavrov), or,
    when the answer is not in the article's language, through the embedder at
-   the level of the name (NATO ~ OTAN, Moscow ~ Moscou; ``NAME_SIMILARITY``,
-   calibrated on eval/verify/name_pairs.jsonl). A cited sentence that opens on
+   the level of the name (``NAME_SIMILARITY``, calibrated on
+   eval/verify/name_pairs.jsonl); countries, nationalities, capitals and the
+   main international organisations by their names in both languages instead
+   (NATO = OTAN, Moscow = Moscou, Dutch = des Pays-Bas: bot/places.py). A cited sentence that opens on
    "Le responsable", "Il", "M. Rutte"… lends the names of who speaks in the
    sentence before it;
 4. **quotes**: a quoted phrase is in the cited sentences (verbatim in the same
@@ -312,6 +314,14 @@ class Verifier:
                 if country:
                     kind = "its country" if places.country(run) is None else "same country"
                     notes[i].append(f"{run!r} = {country!r} ({kind})")
+                    continue
+                # an organisation or a capital we know in both languages: its forms, not a cosine
+                if places.known_forms(run):
+                    form = places.written_in(run, " ".join([evidence, question, *context]))
+                    if form:
+                        notes[i].append(f"{run!r} = {form!r} (same name)")
+                    else:
+                        reasons[i].append(failure)
                     continue
                 if not cross:
                     reasons[i].append(failure)

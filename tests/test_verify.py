@@ -214,10 +214,18 @@ def test_the_answer_shape_follows_the_question(question, answer, reason):
 
 
 def test_across_languages_names_match_through_the_embedder():
-    e = SynonymEmbedder()
+    class Words(SynonymEmbedder):
+        FRENCH = {**SynonymEmbedder.FRENCH, "minister": "ministre", "foreign": "étrangères", "affairs": "affaires",
+                  "mercenaries": "mercenaires", "fighting": "combattaient", "western": "occidentaux"}  # fmt: skip
+
+    e = Words()
+    v = check("The Foreign Affairs minister said Western mercenaries were fighting for Ukraine [10].", embedder=e)
+    assert v.supported, v.reason
+    assert "'Foreign' ~ 'étrangères' (1.00)" in v.sentences[0].notes
+    # names we know in both languages are matched by their names, not the embedder
     v = check("According to NATO, North Korean soldiers fought alongside Russian soldiers in Koursk [1].", embedder=e)
     assert v.supported, v.reason
-    assert any("'NATO' ~ 'OTAN'" in n for n in v.sentences[0].notes)
+    assert any("'NATO' = 'otan' (same name)" in n for n in v.sentences[0].notes)
     v = check(
         "According to the OSCE, North Korean soldiers fought alongside Russian soldiers in Koursk [1].", embedder=e
     )
@@ -447,7 +455,8 @@ def test_the_mutation_set_meets_its_bars(tmp_path, real_bot):
 def test_the_blind_held_out_set_stays_at_its_measured_level(tmp_path, real_bot):
     """eval/verify/holdout2.jsonl, written by someone who had not seen the verifier: measured once at 24 of 30
     right answers kept (80 %, below the 90 % bar: docs/verify.md lists why) and 88 of 92 mutants rejected;
-    28 of 30 kept since nationality adjectives and capitals stand for their country (no longer blind).
+    28 of 30 kept since nationality adjectives and capitals stand for their country, 90 of 92 mutants
+    rejected since organisations and capitals are matched by their names, not a cosine (no longer blind).
     Held here so that neither gets worse."""
     out = tmp_path / "report.md"
     s = real_bot.settings
@@ -479,7 +488,7 @@ def test_the_blind_held_out_set_stays_at_its_measured_level(tmp_path, real_bot):
             totals[kind == "original"][0] += ok
             totals[kind == "original"][1] += n
     assert totals[True][0] >= 28 and totals[True][1] == 30, totals
-    assert totals[False][0] >= 88 and totals[False][1] == 92, totals
+    assert totals[False][0] >= 90 and totals[False][1] == 92, totals
 
 
 @pytest.mark.real_model
@@ -582,3 +591,17 @@ def test_a_capital_stands_for_its_country_where_it_is_not_a_place(answer, ok):
     assert v.supported is ok, v.reason
     assert places.capital_of("Moscow") == places.capital_of("Moscou") == "RU"
     assert places.capital_of("Bruxelles") is None  # the EU as often as Belgium
+
+
+def test_an_organisation_or_a_capital_is_matched_by_its_names_not_a_cosine():
+    """holdout2 k06 and k04: "the European Union" for « auprès des Nations Unies » and "in Kyiv" for
+    Koursk passed on the embedder; a table of their names in both languages says no."""
+    assert places.written_in("NATO", "Le secrétaire général de l'OTAN") == "otan"
+    assert places.written_in("the European Union", "auprès des Nations Unies") is None
+    assert places.written_in("Kyiv", "Kiev ne serait confrontée") == "kiev"
+    assert places.known_forms("Rutte") == ()
+    e = SynonymEmbedder()
+    ok = check("According to NATO, North Korean soldiers fought alongside Russian soldiers in Koursk [1].", embedder=e)
+    assert ok.supported and any("'NATO' = 'otan' (same name)" in n for n in ok.sentences[0].notes), ok.reason
+    v = check("The North Korean envoy to the European Union declined to comment on these rumours [8].", embedder=e)
+    assert not v.supported and "'European Union' is not in the cited sentences [8]" in v.reason, v.reason
