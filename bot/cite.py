@@ -28,6 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _GROUP = re.compile(r"\[\s*(\d{1,4}(?:\s*[,;]\s*\d{1,4})*)\s*\]")
+# Anything bracketed that opens on a digit and holds only digits, spaces, "," and ";": every
+# _GROUP and the shapes it refuses too ("[1 2]", "[12345]", "[3,]"). What is moved with its
+# sentence (_AFTER_STOP) or cut out before a text is read (bot/claims.py).
+CITATION_LIKE = re.compile(r"\[\s*\d[\d\s,;]*\]")
 # "10 000", "10,000", "10.000" as one number (groups of exactly three digits), else plain numbers.
 # Thousands groups: "10 000", "10,000", "10.000", and "10, 000" (how Qwen's
 # tokenizer sometimes writes 10,000 back).
@@ -63,7 +67,7 @@ class Parsed:
 
 # A citation written after its sentence's stop ("Koursk. [1]") belongs to that
 # sentence: move it before the stop ("Koursk [1].") so that the sentence carries it.
-_AFTER_STOP = re.compile(r"([.!?])[ \t]*((?:\[\s*\d[\d\s,;]*\])+)\.?")
+_AFTER_STOP = re.compile(rf"([.!?])[ \t]*((?:{CITATION_LIKE.pattern})+)\.?")
 
 
 def parse_citations(text: str, allowed: set[int]) -> Parsed:

@@ -16,13 +16,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from .cite import CITATION_LIKE as _CITATION
 from .cite import STOPWORDS as _CITE_STOPWORDS
 from .cite import fold
 
 # -- words ------------------------------------------------------------------------------------
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*\.?|[«»\"“”]", re.UNICODE)
-_CITATION = re.compile(r"\[\s*\d[\d\s,;]*\]")
 
 # Function words and the usual sentence openers: a capitalised one at the start
 # of a sentence is not a name.

@@ -87,7 +87,10 @@ def whole_sentences(raw: str) -> Support:
     return Support(True, "every sentence is supported")
 
 
-_CITES = re.compile(r"(?:\s*\[\d+\])+")  # a group of citations, where one claim ends
+# A group of citations, where one claim ends: the grammar's "[n]" (its `cite` rule below).
+# Not built from bot/cite.py's patterns, which would change the split: both also end a claim
+# on "[1, 2]" or "[ 3 ]", and its _GROUP misses an n of five digits.
+_CITES = re.compile(r"(?:\s*\[\d+\])+")
 
 # What an answer sentence may hold before its citations: no brackets (so no
 # citation in the middle), no line break, at most this many characters.
