@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .cite import CITATION_LIKE as _CITATION
@@ -382,6 +383,27 @@ def refers_back(sentence: str) -> bool:
     return not any(not DEMONYMS.match(fold(m.text)) and m.words[0].lower() not in TITLES for m in names(head))
 
 
+# Prepositions of place, in lower case with their accents ("à", never the English article "a"):
+# a name right after one is where something happens, not who acts ("à Moscou", "in Moscow").
+PLACE_PREPOSITIONS = (
+    "à", "au", "aux", "en", "dans", "vers", "près de", "sur", "depuis",
+    "in", "at", "near", "into", "from", "to", "on", "over", "against", "outside", "around", "toward", "towards",
+)  # fmt: skip
+
+
+def place_prepositions(among: Sequence[str] = PLACE_PREPOSITIONS, folded: bool = False) -> str:
+    r"""A regex for one of ``among`` (some of PLACE_PREPOSITIONS), each at a word start:
+    ``(?:\bà|\bau|…)``; ``folded`` for folded text, where "à" is "a" (as is the English article)."""
+    unknown = set(among) - set(PLACE_PREPOSITIONS)
+    if unknown:
+        raise ValueError(f"not prepositions of place: {sorted(unknown)}; add them to PLACE_PREPOSITIONS")
+    return "(?:" + "|".join(rf"\b{re.escape(fold(w) if folded else w)}" for w in among) + ")"
+
+
+# A name in the subject right after one of these (folded) is a place, not who acts.
+_SUBJECT_PLACE = re.compile(place_prepositions(("à", "en", "dans", "in", "at", "to"), folded=True) + r"\s*$")
+
+
 @dataclass(frozen=True)
 class Attribution:
     """Someone the text says says or does something: the name as written, and how it was found."""
@@ -458,7 +480,7 @@ def attributions(text: str, common: set[str] | frozenset[str] = frozenset()) -> 
         for n in mentions:
             if lo <= n.start < hi:
                 # a name after a preposition of place is not who acts ("à Moscou")
-                if re.search(r"(?:\ba|\ben|\bdans|\bin|\bat|\bto)\s*$", folded[max(0, n.start - 5) : n.start]):
+                if _SUBJECT_PLACE.search(folded[max(0, n.start - 5) : n.start]):
                     continue
                 add(n, "subject")
     return found

@@ -421,9 +421,7 @@ class Verifier:
             return
         evidence = fold(" ".join(by_n[n] for n in cited))
         spots = [m.start() for m in re.finditer(rf"\b{re.escape(fold(head.words[-1]))}\b", evidence)]
-        if spots and all(
-            re.search(r"(?:\ba|\ben|\bdans|\bau|\baux|\bin|\bat)\s*$", evidence[max(0, at - 6) : at]) for at in spots
-        ):
+        if spots and all(_ONLY_PLACE.search(evidence[max(0, at - 6) : at]) for at in spots):
             reasons[i].append(
                 f"{head.text!r} is only a place in the cited sentences {_cited_label(cited)}, not who acts"
             )
@@ -649,13 +647,13 @@ def _windows(evidence: str, k: int) -> tuple[str, ...]:
     return tuple(sorted(runs))
 
 
-# Prepositions of place, on lower-cased text with its accents ("à", not the English "a"),
+# A preposition of place, on lower-cased text with its accents ("à", not the English "a"),
 # and what may stand between one and the name ("à Moscou et Pyongyang", "sur l'Ukraine").
-_PLACE_BEFORE = (
-    r"(?:\bà|\bau|\baux|\ben|\bdans|\bvers|\bprès de|\bsur|\bdepuis|\bin|\bat|\bnear|\binto|\bfrom|\bto|"
-    r"\bon|\bover|\bagainst|\boutside|\baround|\btowards?)\s+(?:[\w'’-]+\s+(?:et|and)\s+)?"
-)
+_PLACE_BEFORE = claims.place_prepositions() + r"\s+(?:[\w'’-]+\s+(?:et|and)\s+)?"
+# A name right after one of these in the folded cited sentences is only a place there.
+_ONLY_PLACE = re.compile(claims.place_prepositions(("à", "en", "dans", "au", "aux", "in", "at"), folded=True) + r"\s*$")
 # "à"/"to" after a verb of addressing is whom, not where ("a demandé à Moscou de cesser").
+# Not claims.SAY_VERBS: another list (écri-, adress-, talk, reply; no annonc-, affirm-) on folded text.
 _ADDRESSED = re.compile(
     r"\b(?:demand\w*|appel\w*|écri\w*|répond\w*|dit|déclar\w*|adress\w*|ask\w*|call\w*|wr[io]te\w*|"
     r"said|say\w*|spoke|speak\w*|talk\w*|repl\w*|appeal\w*)\s+(?:(?:à|to)\s+[\w'’-]+\s+(?:et|and)\s+)*$"
