@@ -30,6 +30,14 @@ def flat(text: str) -> str:
     return " ".join(re.findall(r"\w+", fold(text)))
 
 
+def _key(name: str) -> str:
+    """``name`` as the tables hold it: folded, without a leading "the" ("the Netherlands" -> "netherlands")."""
+    words = flat(name).split()
+    if words[:1] == ["the"]:
+        words = words[1:]
+    return " ".join(words)
+
+
 @lru_cache(maxsize=1)
 def _table() -> dict[str, frozenset[str]]:
     try:
@@ -50,10 +58,7 @@ def _table() -> dict[str, frozenset[str]]:
 
 def other_names(name: str) -> frozenset[str]:
     """The country's name in the other languages (folded), or nothing when ``name`` is not a country's."""
-    words = flat(name).split()
-    if words[:1] == ["the"]:  # "the Netherlands"
-        words = words[1:]
-    return _table().get(" ".join(words), frozenset())
+    return _table().get(_key(name), frozenset())
 
 
 # Nationality adjectives, which CLDR does not list: English words, French
@@ -173,10 +178,7 @@ def _codes() -> dict[str, str]:
 
 def country(name: str) -> str | None:
     """The code of the country a name, nationality adjective or acronym stands for ("Dutch" -> "NL")."""
-    words = flat(name).split()
-    if words[:1] == ["the"]:
-        words = words[1:]
-    return _codes().get(" ".join(words))
+    return _codes().get(_key(name))
 
 
 def capital_of(name: str) -> str | None:
@@ -187,9 +189,7 @@ def capital_of(name: str) -> str | None:
 def known_forms(name: str) -> tuple[str, ...]:
     """Every way of writing an organisation or a capital ``name`` is one of, in English and French
     (folded: "NATO" -> otan, alliance atlantique…; "Kyiv" -> kiev); () for any other name."""
-    key = flat(name)
-    if key.startswith("the "):
-        key = key[4:]
+    key = _key(name)
     if key in _ORGANISATION_OF:
         return ORGANISATIONS[_ORGANISATION_OF[key]]
     if key in _CAPITAL_OF:
