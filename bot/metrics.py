@@ -127,9 +127,13 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float:
     """Probability that a random positive scores above a random negative (ties count half); NaN
-    without both classes. The Mann-Whitney statistic, by ranks."""
-    pos = [s for s, p in zip(scores, positive, strict=True) if p]
-    neg = [s for s, p in zip(scores, positive, strict=True) if not p]
+    without both classes. The Mann-Whitney statistic, by ranks. A NaN score (a feature
+    unknown for that question) says nothing either way and is left out: it
+    equals nothing, not even itself, and would stall the tie grouping below."""
+    known = [(s, p) for s, p in zip(scores, positive, strict=True) if not math.isnan(s)]
+    scores = [s for s, _ in known]
+    pos = [s for s, p in known if p]
+    neg = [s for s, p in known if not p]
     if not pos or not neg:
         return math.nan
     ordered = sorted(scores)

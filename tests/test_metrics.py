@@ -123,6 +123,8 @@ def test_auroc_by_hand():
     assert auroc([0.9, 0.4, 0.1, 0.5], [True, True, False, False]) == 0.75
     assert auroc([0.5, 0.5], [True, False]) == 0.5  # a tie counts half
     assert math.isnan(auroc([0.3], [True]))
+    # an unknown score is left out (it used to loop for ever: NaN equals nothing)
+    assert auroc([0.9, math.nan, 0.1], [True, False, False]) == 1.0
 
 
 def test_expected_calibration_error_by_hand():
