@@ -42,8 +42,15 @@ FORMAT = "article-qa-calibration/1"
 DEFAULT_PATH = Path(__file__).resolve().parent / "calibration.json"
 PRECISION = 4
 DENSE_KNEE = 0.80
+# the coverage features that also enter multiplied by the article's size (log of
+# its sentences): the question's words found in a 5-sentence paragraph say more
+# than the same share found in a 200-sentence article (docs/calibration.md)
+BY_SIZE = ("terms_in_sentence", "terms_in_window", "terms_best_window", "terms_in_article")
+# the calibration data's largest article has 218 sentences: beyond this size the
+# products are held, not extrapolated along a line fitted on 5 to 218
+SIZE_CAP = 250
 # the features that read the question's words in the article's language
-LEXICAL = ("lex_share", "lex_top", "terms_in_sentence", "terms_in_window", "terms_best_window", "terms_in_article")
+LEXICAL = ("lex_share", "lex_top", *BY_SIZE, *(f"{k}_by_size" for k in BY_SIZE))
 _NAME = re.compile(r"(?<![\w'’-])(?:[A-ZÀ-Ý][\w'’-]+|\d[\d\s.,]*\d|\d)")
 
 
@@ -119,6 +126,8 @@ def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
         ),
         "log_sentences": math.log(max(n, 1)),
     }
+    size = math.log(min(max(n, 1), SIZE_CAP))
+    out.update({f"{k}_by_size": out[k] * size for k in BY_SIZE})
     if not same:
         # Across languages the lexical signals are unknown, not zero: an English
         # question shares only names with a French article, and a zero read as

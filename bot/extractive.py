@@ -21,7 +21,7 @@ from .types import Answer, Citation, Hit
 # A second sentence is quoted too when its dense score is this close to the
 # first's: an answer spread over two sentences scores within a hair of each
 # other (docs/calibration.md measures what it costs and brings).
-SECOND_MARGIN = 0.02
+SECOND_MARGIN = 0.025
 
 UNSUPPORTED_LANG = "I can only answer in English or French. / Je ne peux répondre qu'en français ou en anglais."
 FRAME = {

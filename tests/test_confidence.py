@@ -190,3 +190,21 @@ def test_operating_point_refuses_at_most_the_stated_share_of_answerable_question
     assert operating_point(rows, probs, limit=0.05) == 0.1
     assert operating_point(rows, probs, limit=0.0) == 0.05
     assert operating_point(rows, probs, limit=0.10) == 0.15
+
+
+def test_operating_point_holds_the_promise_in_every_large_set():
+    from bot.calibrate import MIN_BINDING, operating_point
+
+    # a large set whose answerable questions score .01 .. 1.00 and a large one
+    # scoring .50 .. 1.00: each may refuse 5 % of its own; the first binds
+    n = MIN_BINDING
+    low = [round((i + 1) / n, 4) for i in range(n)]
+    high = [round(0.5 + 0.5 * i / n, 4) for i in range(n)]
+    rows = _rows([{}] * n, [1] * n, "low") + _rows([{}] * n, [1] * n, "high")
+    assert operating_point(rows, low + high, limit=0.05) == low[5]
+    # a small set (fewer than MIN_BINDING answerable) does not bind, however low it scores
+    small = _rows([{}] * 10, [1] * 10, "small")
+    assert operating_point(rows + small, low + high + [0.001] * 10, limit=0.05) == low[5]
+    # unanswerable questions never bind
+    unanswerable = _rows([{}] * n, [0] * n, "other", answerable=[False] * n)
+    assert operating_point(rows + unanswerable, low + high + [0.99] * n, limit=0.05) == low[5]
