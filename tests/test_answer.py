@@ -165,6 +165,18 @@ def test_embedder_and_index_are_loaded_once(fake_bot: Bot):
         ("Qui est 金正恩 ?", "fr"),
         ("Who is محمد بن سلمان?", "en"),
         ("من هو لافروف؟", "ar"),
+        # PIAF questions the trigrams called Italian or Spanish
+        ("Quelle forme a la façade de l'hôtel Moskva ?", "fr"),
+        ("Quand l’inter a remporté son 5e scudetti ?", "fr"),
+        ("Avec combien de buts Aldo Serena finit il capocannoniere ?", "fr"),
+        ("Quel est le résultat du match entre l'inter et le Dynamo bucarest", "fr"),
+        ("A quel moment Amara apparaît ?", "fr"),
+        ("Quel accident grave a subi Doris Day?", "fr"),
+        ("Que réclame le canada ?", "fr"),
+        # ...and Italian and Spanish questions that stay what they are
+        ("Quando l'Inter ha vinto il suo quinto scudetto?", "it"),
+        ("Quale forma ha la facciata dell'hotel Moskva?", "it"),
+        ("Qué reclama Canadá al gobierno de Estados Unidos?", "es"),
     ],
 )
 def test_language_detection(text, lang):
