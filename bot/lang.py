@@ -64,14 +64,26 @@ def non_latin_share(text: str) -> float:
 
 # A question opening on a French interrogative, or on "que"/"qui" with French
 # spacing before its question mark, is not Italian or Spanish, whatever the
-# trigrams say: names and loanwords ("scudetti", "capocannoniere", "Moskva",
-# "Doris Day") pulled 7 of 2,522 PIAF questions to it or es at 0.95 and more.
+# trigrams say: names and loanwords ("scudetti", "capocannoniere", "Moskva")
+# pulled 7 of 2,522 PIAF questions to it or es at 0.95 and more. "Quel" and
+# "quelle" are Italian words too ("quel giorno", "that day"): after them the
+# question must also show something French (a word Italian does not have, a
+# letter it does not use, or the space before "?").
 _FRENCH_OPENING = re.compile(
-    r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur|depuis|jusqu'?à)\s+)?"
-    r"(?:quel|quelle|quels|quelles|quand|combien|pourquoi|comment|lequel|laquelle|lesquels|lesquelles|où)\b"
+    r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur|depuis|jusqu['’]?à)\s+)?"
+    r"(?:quels|quelles|quand|combien|pourquoi|comment|lequel|laquelle|lesquels|lesquelles|où)\b"
     r"|^\W*(?:que|qui|qu['’])\b.*\s\?\s*$",
     re.IGNORECASE,
 )
+_AMBIGUOUS_OPENING = re.compile(r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur)\s+)?(?:quel|quelle)\b", re.IGNORECASE)
+_FRENCH_MARK = re.compile(
+    r"\s\?\s*$|[çêâîôûœ]|\b(?:est|sont|était|été|ont|du|des|les|une|aux|au|cette|ces|dans|avec|pour|qu['’]|leurs?)\b",
+    re.IGNORECASE,
+)
+
+
+def _opens_in_french(text: str) -> bool:
+    return bool(_FRENCH_OPENING.search(text) or (_AMBIGUOUS_OPENING.search(text) and _FRENCH_MARK.search(text)))
 
 
 def detect(text: str, hint: str | None = None) -> str:
@@ -88,7 +100,7 @@ def detect(text: str, hint: str | None = None) -> str:
     # "est la porte-parole du" Spanish at 0.83; real German or Spanish
     # questions score 0.99 and more.
     fr_en_share = sum(c.value for c in ranked if c.language.iso_code_639_1.name in ("FR", "EN"))
-    if code not in ("fr", "en") and fr_en_share < 0.05 and not _FRENCH_OPENING.search(text):
+    if code not in ("fr", "en") and fr_en_share < 0.05 and not _opens_in_french(text):
         # Another script is neither French nor English, even when the detector
         # hesitates between Russian and Ukrainian.
         if non_latin_share(core) >= 0.5 or (top.value >= 0.95 and len(core.split()) >= 3):
