@@ -47,8 +47,8 @@ from .metrics import answer_correct, auroc, expected_calibration_error
 
 ROOT = Path(__file__).resolve().parent.parent
 # The default operating point refuses at most this share of the answerable
-# calibration questions: a reader who asks what the article says should get
-# it. Its precision on the calibration data is in the report (docs/calibration.md
+# questions of each binding calibration set (MIN_BINDING): a reader who asks
+# what the article says should get it. Its precision on the calibration data is in the report (docs/calibration.md
 # has the whole risk-coverage trade-off).
 MAX_FALSE_ABSTENTIONS = 0.05
 # the sets whose refusal rate the operating point holds to MAX_FALSE_ABSTENTIONS

@@ -96,8 +96,9 @@ class Settings:
     # up to floating-point ties.
     llm_speculative: str = "ngram"
     # Answer only when the calibrated confidence (0..1) is at least this; empty:
-    # the operating point fitted with the calibration (bot/calibration.json,
-    # chosen for a stated precision of answered questions, docs/calibration.md).
+    # the operating point fitted with the calibration (bot/calibration.json: at
+    # most 5 % of each calibration set's answerable questions refused, with the
+    # precision that gives stated in docs/calibration.md).
     # Higher answers less and more surely; lower answers more.
     min_confidence: float | None = None
     # Where the web UI listens; 127.0.0.1 keeps it on this machine.
