@@ -208,3 +208,17 @@ def test_operating_point_holds_the_promise_in_every_large_set():
     # unanswerable questions never bind
     unanswerable = _rows([{}] * n, [0] * n, "other", answerable=[False] * n)
     assert operating_point(rows + unanswerable, low + high + [0.99] * n, limit=0.05) == low[5]
+
+
+def test_operating_point_refuses_only_what_scores_strictly_below_it():
+    from bot.calibrate import MIN_BINDING, operating_point
+
+    # 100 answerable questions: 4 at .10, 3 at .20, the rest .50: 5 % is 5 questions;
+    # a threshold of .20 refuses the four below it, .50 would refuse 7
+    n = MIN_BINDING
+    probs = [0.1] * 4 + [0.2] * 3 + [0.5] * (n - 7)
+    rows = _rows([{}] * n, [1] * n, "ties")
+    assert operating_point(rows, probs, limit=0.05) == 0.2
+    # a set just under MIN_BINDING does not bind while a larger one does
+    small = _rows([{}] * (n - 1), [1] * (n - 1), "small")
+    assert operating_point(rows + small, probs + [0.01] * (n - 1), limit=0.05) == 0.2
