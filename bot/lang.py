@@ -68,7 +68,8 @@ def non_latin_share(text: str) -> float:
 # pulled 7 of 2,522 PIAF questions to it or es at 0.95 and more. "Quel" and
 # "quelle" are Italian words too ("quel giorno", "that day"): after them the
 # question must also show something French (a word Italian does not have, a
-# letter it does not use, or the space before "?").
+# letter it does not use, or the space before "?"), or nothing Italian
+# ("Quel accident grave a subi Doris Day?" has no Italian word).
 _FRENCH_OPENING = re.compile(
     r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur|depuis|jusqu['’]?à)\s+)?"
     r"(?:quels|quelles|quand|combien|pourquoi|comment|lequel|laquelle|lesquels|lesquelles|où)\b"
@@ -82,8 +83,16 @@ _FRENCH_MARK = re.compile(
 )
 
 
+_ITALIAN_MARK = re.compile(
+    r"\b(?:è|ha|hanno|di|del|della|dello|dei|delle|degli|lo|gli|chi|che|sono|era|per|nel|nella|negli|con|questo|questa)\b",
+    re.IGNORECASE,
+)
+
+
 def _opens_in_french(text: str) -> bool:
-    return bool(_FRENCH_OPENING.search(text) or (_AMBIGUOUS_OPENING.search(text) and _FRENCH_MARK.search(text)))
+    if _FRENCH_OPENING.search(text):
+        return True
+    return bool(_AMBIGUOUS_OPENING.search(text) and (_FRENCH_MARK.search(text) or not _ITALIAN_MARK.search(text)))
 
 
 def detect(text: str, hint: str | None = None) -> str:

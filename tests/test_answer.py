@@ -171,6 +171,7 @@ def test_embedder_and_index_are_loaded_once(fake_bot: Bot):
         ("Avec combien de buts Aldo Serena finit il capocannoniere ?", "fr"),
         ("Quel est le résultat du match entre l'inter et le Dynamo bucarest", "fr"),
         ("A quel moment Amara apparaît ?", "fr"),
+        ("Quel accident grave a subi Doris Day?", "fr"),
         ("Que réclame le canada ?", "fr"),
         # ...and Italian and Spanish questions that stay what they are
         ("Quando l'Inter ha vinto il suo quinto scudetto?", "it"),
