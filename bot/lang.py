@@ -70,19 +70,18 @@ def non_latin_share(text: str) -> float:
 # question must also show something French (a word Italian does not have, a
 # letter it does not use, or the space before "?"), or nothing Italian
 # ("Quel accident grave a subi Doris Day?" has no Italian word).
+# the start of a question, with a preposition before its interrogative ("À quel", "Avec combien")
+_LEAD = r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur|depuis|jusqu['’]?à)\s+)?"
 _FRENCH_OPENING = re.compile(
-    r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur|depuis|jusqu['’]?à)\s+)?"
-    r"(?:quels|quelles|quand|combien|pourquoi|comment|lequel|laquelle|lesquels|lesquelles|où)\b"
+    _LEAD + r"(?:quels|quelles|quand|combien|pourquoi|comment|lequel|laquelle|lesquels|lesquelles|où)\b"
     r"|^\W*(?:que|qui|qu['’])\b.*\s\?\s*$",
     re.IGNORECASE,
 )
-_AMBIGUOUS_OPENING = re.compile(r"^\W*(?:(?:à|a|avec|de|en|dans|par|pour|sur)\s+)?(?:quel|quelle)\b", re.IGNORECASE)
+_AMBIGUOUS_OPENING = re.compile(_LEAD + r"(?:quel|quelle)\b", re.IGNORECASE)
 _FRENCH_MARK = re.compile(
     r"\s\?\s*$|[çêâîôûœ]|\b(?:est|sont|était|été|ont|du|des|les|une|aux|au|cette|ces|dans|avec|pour|qu['’]|leurs?)\b",
     re.IGNORECASE,
 )
-
-
 _ITALIAN_MARK = re.compile(
     r"\b(?:è|ha|hanno|di|del|della|dello|dei|delle|degli|lo|gli|chi|che|sono|era|per|nel|nella|negli|con|questo|questa)\b",
     re.IGNORECASE,
