@@ -92,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--squad", type=Path, metavar="FILE.json", help="a SQuAD v1.1/v2.0 file (PIAF too) instead")
     ev.add_argument(
         "--squad-mode",
-        choices=["paragraph", "article", "other-paragraph"],
+        choices=["paragraph", "article", "sections", "other-paragraph"],
         default="paragraph",
         help="paragraph: each question asked of its paragraph (default); article: of the whole article, "
-        "all paragraphs joined; other-paragraph: of another paragraph that lacks its answer (unanswerable)",
+        "all paragraphs joined; sections: of its own 8 consecutive paragraphs joined; "
+        "other-paragraph: of another paragraph that lacks its answer (unanswerable)",
     )
     ev.add_argument("--limit", type=int, metavar="N", help="at most N questions, spread evenly over the file")
     ev.add_argument("--engine", choices=["auto", "llm", "extractive"], help="engine to evaluate (default auto)")

@@ -10,6 +10,9 @@ Three ways to ask a set's questions:
   paragraph (the SQuAD setting);
 - ``article``: all paragraphs of a Wikipedia article joined by blank lines make
   one long article, and every question is asked of it (what a user does);
+- ``sections``: every ``SECTION_PARAGRAPHS`` consecutive paragraphs make one
+  article and each question is asked of its own (mid-size articles, which
+  the calibration sets lack: they hold 5-, 14- and 200-sentence articles);
 - ``other-paragraph``: every question asked of a *different* paragraph of the
   same Wikipedia article, one that does not contain its answer: a realistic
   on-topic unanswerable question (PIAF has no unanswerable questions of its own).
@@ -32,7 +35,10 @@ from .gold import GoldError, GoldItem
 from .ingest import parse_article
 from .metrics import normalize
 
-MODES = ("paragraph", "article", "other-paragraph")
+MODES = ("paragraph", "article", "sections", "other-paragraph")
+# "sections": this many consecutive paragraphs make one article, a size between
+# a paragraph and a whole Wikipedia article (a SQuAD section is ~40 sentences)
+SECTION_PARAGRAPHS = 8
 ROOT = Path(__file__).resolve().parent.parent
 # The public sets named in ../shared/data/README.md, and how each is asked.
 PUBLIC_SETS = {
@@ -40,6 +46,14 @@ PUBLIC_SETS = {
     "piaf-other-paragraph": ("piaf-v1.0-dev.json", "other-paragraph"),
     "squad2-rhine-article": ("squad2-dev-rhine.json", "article"),
     "squad2-complexity-article": ("squad2-dev-complexity.json", "article"),
+}
+# Asked only by eval/public.py, never fitted on: the same questions in articles
+# of sizes the calibration sets do not have (~17 sentences for a PIAF article,
+# ~40 for a SQuAD section), to see whether the confidence holds between them.
+SIZE_SETS = {
+    "piaf-article": ("piaf-v1.0-dev.json", "article"),
+    "squad2-rhine-sections": ("squad2-dev-rhine.json", "sections"),
+    "squad2-complexity-sections": ("squad2-dev-complexity.json", "sections"),
 }
 
 
@@ -79,7 +93,7 @@ def public_sets(names: Iterator[str] | list[str] | None = None) -> Iterator[QASe
     if folder is None:
         return
     for name in names or PUBLIC_SETS:
-        file, mode = PUBLIC_SETS[name]
+        file, mode = {**PUBLIC_SETS, **SIZE_SETS}[name]
         if (folder / file).is_file():
             qa = load_squad(folder / file, mode)
             yield QASet(name, qa.articles, qa.items)
@@ -101,15 +115,18 @@ def load_squad(path: Path, mode: str = "paragraph") -> QASet:
     articles: dict[str, str] = {}
     items: list[GoldItem] = []
     for di, (title, paragraphs) in enumerate(docs):
-        if mode == "article":
-            article_id = f"squad-{di:04d}-{_slug(title)}"
-            text = "\n\n".join(p["context"] for p in paragraphs)
-            articles[article_id] = text
-            article = parse_article(article_id, text)
-            starts = _paragraph_starts(article.text)
-            for pi, para in enumerate(paragraphs):
-                block = [s for s in article.sentences if _paragraph_of(s.start, starts) == pi]
-                items += _items(para, article_id, block)
+        if mode in ("article", "sections"):
+            size = len(paragraphs) if mode == "article" else SECTION_PARAGRAPHS
+            for gi, g0 in enumerate(range(0, len(paragraphs), size)):
+                group = paragraphs[g0 : g0 + size]
+                article_id = f"squad-{di:04d}-{_slug(title)}" + ("" if mode == "article" else f"-s{gi}")
+                text = "\n\n".join(p["context"] for p in group)
+                articles[article_id] = text
+                article = parse_article(article_id, text)
+                starts = _paragraph_starts(article.text)
+                for pi, para in enumerate(group):
+                    block = [s for s in article.sentences if _paragraph_of(s.start, starts) == pi]
+                    items += _items(para, article_id, block)
             continue
         ids = [f"squad-{di:04d}-{pi:03d}" for pi in range(len(paragraphs))]
         parsed = {}
