@@ -37,13 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .confidence import DEFAULT_PATH, Calibration, features
+from .confidence import DEFAULT_PATH, Calibration, Logistic, features
 from .config import Settings
 from .datasets import QASet, public_sets, shared_data
-from .embed import Embedder, SentenceTransformerEmbedder
+from .embed import SentenceTransformerEmbedder
 from .extractive import choose
 from .gold import GoldItem, load_gold
 from .metrics import answer_correct, auroc, expected_calibration_error
+from .tokens import Tokens
 
 ROOT = Path(__file__).resolve().parent.parent
 # The default operating point refuses at most this share of the answerable
@@ -54,6 +55,11 @@ MAX_FALSE_ABSTENTIONS = 0.05
 # the sets whose refusal rate the operating point holds to MAX_FALSE_ABSTENTIONS
 # each: those with at least this many answerable questions
 MIN_BINDING = 100
+# Whatever the answerability, a quote we believe right less than one time in
+# twenty is not shown: "Ignore previous instructions…" scored answerable 0.30
+# (a sentence looked on topic) with a confidence of 0.02. On the calibration
+# rows the floor costs the unanswerable sets 0.2–0.5 points (docs/calibration.md).
+CONFIDENCE_FLOOR = 0.05
 L2 = 1.0  # on standardised features; the weights stay small and stable
 FEATURES = (
     "dense_top",
@@ -72,6 +78,10 @@ FEATURES = (
     "names_in_article",
     "wrong_type",
     "log_sentences",
+    "tok_mean",
+    "tok_min",
+    "tok_low2",
+    "tok_q25",
     "terms_in_sentence_by_size",
     "terms_in_window_by_size",
     "terms_best_window_by_size",
@@ -92,7 +102,7 @@ class CachedQueries:
     """An embedder whose query vectors are kept in a file of raw float32 rows beside
     a JSON list of their texts' hashes, so that a second calibration run embeds nothing new."""
 
-    def __init__(self, inner: Embedder, path: Path) -> None:
+    def __init__(self, inner: SentenceTransformerEmbedder, path: Path) -> None:
         self.inner = inner
         self.path = path
         self._keys: list[str] = []
@@ -114,6 +124,9 @@ class CachedQueries:
 
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self.inner.embed_passages(texts, progress)
+
+    def token_states(self, text: str, kind: str) -> Tokens | None:
+        return self.inner.token_states(text, kind)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         keys = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:24] for t in texts]
@@ -184,11 +197,14 @@ def collect(qa: QASet, work: Path, settings: Settings, progress: bool = False) -
 # ---------------------------------------------------------------- fitting
 
 
-def fit(rows: Sequence[Row], names: Sequence[str] = FEATURES, l2: float = L2) -> tuple[np.ndarray, ...]:
+def fit(
+    rows: Sequence[Row], names: Sequence[str] = FEATURES, l2: float = L2, target: str = "right"
+) -> tuple[np.ndarray, ...]:
     """L2 logistic regression by Newton's method, each row weighing 1/sqrt(its set's size):
-    (mean, scale, weights, bias) of standardised features."""
+    (mean, scale, weights, bias) of standardised features. ``target`` is what it
+    predicts: "right" (the row's label) or "answerable"."""
     x = np.array([[r.features[n] for n in names] for r in rows], dtype=np.float64)
-    y = np.array([r.label for r in rows], dtype=np.float64)
+    y = np.array([r.answerable if target == "answerable" else r.label for r in rows], dtype=np.float64)
     sizes: dict[str, int] = {}
     for r in rows:
         sizes[r.set] = sizes.get(r.set, 0) + 1
@@ -214,45 +230,75 @@ def fit(rows: Sequence[Row], names: Sequence[str] = FEATURES, l2: float = L2) ->
     return mean, scale, beta[:-1], beta[-1]
 
 
-def model_of(params: tuple[np.ndarray, ...], names: Sequence[str], threshold: float, meta: dict) -> Calibration:
+def logistic(params: tuple[np.ndarray, ...]) -> Logistic:
     mean, scale, weights, bias = params
     r = 6  # digits kept in the JSON file
-    return Calibration(
-        tuple(names),
+    return Logistic(
         tuple(round(float(v), r) for v in mean),
         tuple(round(float(v), r) for v in scale),
         tuple(round(float(v), r) for v in weights),
         round(float(bias), r),
-        threshold,
-        meta,
     )
 
 
-def operating_point(rows: Sequence[Row], probs: Sequence[float], limit: float = MAX_FALSE_ABSTENTIONS) -> float:
+def fit_both(
+    rows: Sequence[Row], names: Sequence[str] = FEATURES, threshold: float = 0.5, meta: dict | None = None
+) -> Calibration:
+    """The two models: P(answerable) on every row, P(right | answerable) on the answerable ones."""
+    return Calibration(
+        tuple(names),
+        logistic(fit(rows, names, target="answerable")),
+        logistic(fit([r for r in rows if r.answerable], names)),
+        threshold,
+        0.0,
+        meta or {},
+    )
+
+
+def operating_point(
+    rows: Sequence[Row],
+    probs: Sequence[float],
+    limit: float = MAX_FALSE_ABSTENTIONS,
+    refused: Sequence[bool] | None = None,
+) -> float:
     """The highest threshold at which no calibration set refuses more than ``limit``
     of its answerable questions. Only sets with at least ``MIN_BINDING`` answerable
     questions bind (in 38, one question is 2.6 %: too coarse to hold a 5 % promise);
-    when none has that many, every set binds."""
+    when none has that many, every set binds. ``refused`` marks questions refused
+    whatever the threshold (below the confidence floor): they spend the budget first."""
     by_set: dict[str, list[float]] = {}
-    for r, p in zip(rows, probs, strict=True):
+    floored: dict[str, int] = {}
+    for i, (r, p) in enumerate(zip(rows, probs, strict=True)):
         if r.answerable:
-            by_set.setdefault(r.set, []).append(float(p))
-    binding = [ps for ps in by_set.values() if len(ps) >= MIN_BINDING] or list(by_set.values())
+            by_set.setdefault(r.set, [])
+            floored.setdefault(r.set, 0)
+            if refused is not None and refused[i]:
+                floored[r.set] += 1
+            else:
+                by_set[r.set].append(float(p))
+    sizes = {name: len(ps) + floored[name] for name, ps in by_set.items()}
+    binding = [name for name, n in sizes.items() if n >= MIN_BINDING] or list(by_set)
     if not binding:
         return 0.0
-    # a set may refuse floor(limit * n) of its n answerable questions: the ones
-    # strictly below its (k+1)-th lowest probability
-    own = [sorted(ps)[min(math.floor(limit * len(ps) + 1e-9), len(ps) - 1)] for ps in binding]
+    # a set may refuse floor(limit * n) of its n answerable questions: the floored
+    # ones, then those strictly below its (k+1)-th lowest probability
+    own = []
+    for name in binding:
+        k = math.floor(limit * sizes[name] + 1e-9) - floored[name]
+        ps = sorted(by_set[name])
+        if k < 0:
+            raise ValueError(f"{name}: the confidence floor alone refuses more than {limit:.0%}")
+        own.append(ps[min(k, len(ps) - 1)] if ps else 1.0)
     return round(min(own), 4)
 
 
-def precision_at(rows: Sequence[Row], probs: Sequence[float], threshold: float) -> float:
+def precision_at(rows: Sequence[Row], answered: Sequence[bool]) -> float:
     """Share of the answered calibration questions that are right, every set weighing the same."""
     shares = []
     for name in dict.fromkeys(r.set for r in rows):
-        answered = [r.label for r, p in zip(rows, probs, strict=True) if r.set == name and p >= threshold]
-        if answered:
-            shares.append(sum(answered) / len(answered))
+        right = [r.label for r, a in zip(rows, answered, strict=True) if r.set == name and a]
+        if right:
+            shares.append(sum(right) / len(right))
     return sum(shares) / len(shares) if shares else math.nan
 
 
@@ -275,9 +321,10 @@ def report_sets(rows: Sequence[Row], model: Calibration, held_out: dict[str, lis
     out = []
     for name in dict.fromkeys(r.set for r in rows):
         rs = [r for r in rows if r.set == name]
-        probs = [model.probability(r.features) for r in rs]
+        judged = [model.judge(r.features) for r in rs]
+        probs = [j.confidence for j in judged]
         labels = [bool(r.label) for r in rs]
-        answered = [p >= model.threshold for p in probs]
+        answered = [model.answers(j) for j in judged]
         ans = [r.answerable for r in rs]
         out.append(
             SetReport(
@@ -319,13 +366,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     held_out: dict[str, list[float]] = {}
     for group in dict.fromkeys(source(r.set) for r in rows):
         # fitted without every set of the same source (PIAF's two sets share their paragraphs)
-        m = model_of(fit([r for r in rows if source(r.set) != group], names), names, 0.5, {})
+        m = fit_both([r for r in rows if source(r.set) != group], names)
         for name in dict.fromkeys(r.set for r in rows if source(r.set) == group):
             held_out[name] = [m.probability(r.features) for r in rows if r.set == name]
-    params = fit(rows, names)
-    draft = model_of(params, names, 0.5, {})
-    probs = [draft.probability(r.features) for r in rows]
-    threshold = operating_point(rows, probs)
+    draft = fit_both(rows, names)
+    judged = [draft.judge(r.features) for r in rows]
+    floored = [j.confidence < CONFIDENCE_FLOOR for j in judged]
+    threshold = operating_point(rows, [j.answerable for j in judged], refused=floored)
+    answered = [j.answerable >= threshold and not f for j, f in zip(judged, floored, strict=True)]
     sets = {n: sum(1 for r in rows if r.set == n) for n in dict.fromkeys(r.set for r in rows)}
     meta = {
         "fitted": _dt.date.today().isoformat(),
@@ -334,10 +382,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": sets,
         "max_false_abstentions": MAX_FALSE_ABSTENTIONS,
         "per_set_of_at_least": MIN_BINDING,
-        "precision_at_threshold": round(precision_at(rows, probs, threshold), 4),
+        "precision_at_threshold": round(precision_at(rows, answered), 4),
         "l2": L2,
     }
-    model = model_of(params, names, threshold, meta)
+    model = replace(draft, threshold=threshold, floor=CONFIDENCE_FLOOR, meta=meta)
     args.out.write_text(json.dumps(model.to_json(), indent=1) + "\n", encoding="utf-8")
     table = report_sets(rows, model, held_out)
     text = render_report(model, table)
@@ -350,7 +398,8 @@ def render_report(model: Calibration, table: Sequence[SetReport]) -> str:
     lines = [
         "# Calibration of the answerability model",
         "",
-        f"Fitted {model.meta.get('fitted')} by `python -m bot.calibrate`; operating point **{model.threshold}**: "
+        f"Fitted {model.meta.get('fitted')} by `python -m bot.calibrate`; operating point **{model.threshold}** "
+        f"on the probability that the article answers, with nothing quoted below a confidence of {model.floor}: "
         f"no calibration set with {MIN_BINDING} answerable questions or more has more than "
         f"{MAX_FALSE_ABSTENTIONS:.0%} of them refused, and the answered ones are right "
         f"{model.meta.get('precision_at_threshold', 0):.1%} "
@@ -367,9 +416,10 @@ def render_report(model: Calibration, table: Sequence[SetReport]) -> str:
             f"{t.precision:.1%} | {t.false_abstentions:.1%} | {_pct(t.unanswerable_abstained)} | "
             f"{t.held_out_auroc:.3f} | {t.held_out_ece:.3f} |"
         )
-    lines += ["", "| feature | weight (standardised) |", "|---|---:|"]
-    for n, w in sorted(zip(model.names, model.weights, strict=True), key=lambda nw: -abs(nw[1])):
-        lines.append(f"| {n} | {w:+.3f} |")
+    lines += ["", "| feature | weight in P(answerable) | weight in P(right \\| answerable) |", "|---|---:|---:|"]
+    weights = zip(model.names, model.answerable.weights, model.right.weights, strict=True)
+    for n, a, r in sorted(weights, key=lambda nw: -abs(nw[1]) - abs(nw[2])):
+        lines.append(f"| {n} | {a:+.3f} | {r:+.3f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,14 +2,16 @@
 where: a calibrated probability, one decision for both engines.
 
     >>> model = Calibration.load()                       # bot/calibration.json
-    >>> p = model.probability(features(evidence, hits))  # 0.0 .. 1.0
-    >>> p >= model.threshold                             # answer, or say "not found"
+    >>> j = model.judge(features(evidence, hits))        # Judgement(answerable=0.91, confidence=0.83)
+    >>> model.answers(j)                                 # answer, or say "not found"
 
 ``features`` turns what retrieval saw (``Evidence``: the question, the
-article's scores) into a few numbers; a logistic regression fitted by
-``python -m bot.calibrate`` on public data (docs/calibration.md) turns them
-into a probability. The coefficients are a small versioned JSON file checked
-on load; nothing is unpickled.
+article's scores, the question's and the chosen sentences' tokens) into a
+few numbers; two logistic regressions fitted by ``python -m bot.calibrate``
+on public data (docs/calibration.md) turn them into the probability that the
+article answers the question (the decision) and the probability that the
+chosen sentences hold the answer (the confidence shown). The coefficients are
+a small versioned JSON file checked on load; nothing is unpickled.
 
 Every feature is rounded to ``PRECISION`` decimals, so that the last digits
 of an embedding, which differ from one CPU to another, do not move a
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -33,12 +35,14 @@ from .answer_types import asks_quantity, asks_time, has_count, has_time
 from .errors import ConfigError
 from .extractive import choose
 from .lexical import LexicalIndex, fold, terms
+from .tokens import FEATURES as TOKEN_FEATURES
+from .tokens import Tokens, token_match
 from .types import Hit
 
 if TYPE_CHECKING:
     from .retrieve import Retrieval
 
-FORMAT = "article-qa-calibration/1"
+FORMAT = "article-qa-calibration/2"
 DEFAULT_PATH = Path(__file__).resolve().parent / "calibration.json"
 PRECISION = 4
 DENSE_KNEE = 0.80
@@ -65,6 +69,9 @@ class Evidence:
     lexical: np.ndarray  # BM25 of every sentence (its window blended in), in order
     lexicon: LexicalIndex  # the article's BM25 index, with its sentences' terms
     history: str = ""  # the previous question, for follow-ups
+    # a text's content tokens with their vectors (``kind``: "query" or "passage"),
+    # or None when the embedding model cannot give them (bot/tokens.py)
+    tokens: Callable[[str, str], Tokens | None] | None = None
 
 
 def _coverage(wanted: set[str] | frozenset[str], text_terms: set[str] | frozenset[str]) -> float:
@@ -126,6 +133,7 @@ def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
         ),
         "log_sentences": math.log(max(n, 1)),
     }
+    out.update(_token_features(e, chosen))
     size = math.log(min(max(n, 1), SIZE_CAP))
     out.update({f"{k}_by_size": out[k] * size for k in BY_SIZE})
     if not same:
@@ -139,39 +147,106 @@ def features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
     return {k: round(v, PRECISION) for k, v in out.items()}
 
 
-@dataclass(frozen=True)
-class Calibration:
-    """A fitted logistic regression over ``features``: coefficients, scaling, operating point."""
+def _token_features(e: Evidence, chosen: Sequence[Hit]) -> dict[str, float]:
+    """How well the question's tokens are matched by the chosen sentences' tokens;
+    unknown (NaN) when the embedding model gives no token vectors."""
+    if e.tokens is None or not chosen:
+        return dict.fromkeys(TOKEN_FEATURES, math.nan)
+    question = e.tokens(e.question, "query")
+    sentences = [e.tokens(h.sentence.text, "passage") for h in chosen]
+    if question is None or any(s is None for s in sentences):
+        return dict.fromkeys(TOKEN_FEATURES, math.nan)
+    return token_match(question, [s for s in sentences if s is not None])
 
-    names: tuple[str, ...]
+
+@dataclass(frozen=True)
+class Logistic:
+    """One logistic regression over standardised features."""
+
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
-    threshold: float  # default operating point (see docs/calibration.md)
-    meta: Mapping[str, object]
 
-    def probability(self, values: Mapping[str, float]) -> float:
-        missing = [n for n in self.names if n not in values]
-        if missing:
-            raise ConfigError(f"the calibration needs features {missing}: run `python -m bot.calibrate`")
+    def probability(self, names: Sequence[str], values: Mapping[str, float]) -> float:
         # an unknown feature (NaN) is imputed as the mean: it moves nothing
         z = self.bias + sum(
             w * (values[n] - m) / s
-            for n, w, m, s in zip(self.names, self.weights, self.mean, self.scale, strict=True)
+            for n, w, m, s in zip(names, self.weights, self.mean, self.scale, strict=True)
             if not math.isnan(values[n])
         )
         return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), PRECISION)
 
     def to_json(self) -> dict[str, object]:
+        return {"mean": list(self.mean), "scale": list(self.scale), "weights": list(self.weights), "bias": self.bias}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, object], n: int) -> Logistic:
+        model = cls(
+            tuple(float(x) for x in d["mean"]),  # type: ignore[attr-defined]
+            tuple(float(x) for x in d["scale"]),  # type: ignore[attr-defined]
+            tuple(float(x) for x in d["weights"]),  # type: ignore[attr-defined]
+            float(d["bias"]),  # type: ignore[arg-type]
+        )
+        if not n == len(model.mean) == len(model.scale) == len(model.weights):
+            raise ValueError(f"{n} features and other lengths")
+        return model
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the calibration says of one answer."""
+
+    answerable: float  # P(the article answers the question): the decision reads this
+    confidence: float  # P(what is quoted or cited holds the answer): what the reader sees
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Two fitted logistic regressions over ``features`` and the operating point.
+
+    ``answerable`` predicts whether the article answers the question at all;
+    ``right`` whether the chosen sentences hold the answer when it does. The
+    confidence shown is their product, P(right); the decision to answer reads
+    P(answerable), so that the refusal budget (5 % of the answerable
+    questions) is not spent on questions the article answers but whose best
+    sentence we would get wrong (docs/calibration.md)."""
+
+    names: tuple[str, ...]
+    answerable: Logistic
+    right: Logistic  # P(the chosen sentences hold the answer | the article answers)
+    threshold: float  # default operating point on P(answerable) (see docs/calibration.md)
+    floor: float  # and the confidence below which nothing is quoted, whatever the answerability
+    meta: Mapping[str, object]
+
+    def judge(self, values: Mapping[str, float]) -> Judgement:
+        missing = [n for n in self.names if n not in values]
+        if missing:
+            raise ConfigError(f"the calibration needs features {missing}: run `python -m bot.calibrate`")
+        a = self.answerable.probability(self.names, values)
+        return Judgement(a, round(a * self.right.probability(self.names, values), PRECISION))
+
+    def probability(self, values: Mapping[str, float]) -> float:
+        """The confidence: P(the chosen sentences hold the answer)."""
+        return self.judge(values).confidence
+
+    def answers(self, judged: Judgement, min_confidence: float | None = None) -> bool:
+        """The one decision both engines share: answer when the article likely
+        answers (the calibrated point) and the confidence is not below the floor,
+        or, when the user set ``min_confidence`` (ARTICLE_QA_MIN_CONFIDENCE),
+        when the confidence reaches it."""
+        if min_confidence is not None:
+            return judged.confidence >= min_confidence
+        return judged.answerable >= self.threshold and judged.confidence >= self.floor
+
+    def to_json(self) -> dict[str, object]:
         return {
             "format": FORMAT,
             "features": list(self.names),
-            "mean": list(self.mean),
-            "scale": list(self.scale),
-            "weights": list(self.weights),
-            "bias": self.bias,
+            "answerable": self.answerable.to_json(),
+            "right": self.right.to_json(),
             "threshold": self.threshold,
+            "confidence_floor": self.floor,
             **dict(self.meta),
         }
 
@@ -180,7 +255,7 @@ class Calibration:
         return _load(path)
 
 
-_KEYS = ("format", "features", "mean", "scale", "weights", "bias", "threshold")
+_KEYS = ("format", "features", "answerable", "right", "threshold", "confidence_floor")
 
 
 @lru_cache(maxsize=4)
@@ -195,25 +270,23 @@ def _load(path: Path) -> Calibration:
         raise ConfigError(f"{path} is not a {FORMAT} file: run `python -m bot.calibrate`")
     try:
         names = tuple(str(n) for n in d["features"])
-        model = Calibration(
+        return Calibration(
             names,
-            tuple(float(x) for x in d["mean"]),
-            tuple(float(x) for x in d["scale"]),
-            tuple(float(x) for x in d["weights"]),
-            float(d["bias"]),
+            Logistic.from_json(d["answerable"], len(names)),
+            Logistic.from_json(d["right"], len(names)),
             float(d["threshold"]),
+            float(d["confidence_floor"]),
             {k: v for k, v in d.items() if k not in _KEYS},
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{path} is malformed ({e}): run `python -m bot.calibrate`") from None
-    if not len(model.names) == len(model.mean) == len(model.scale) == len(model.weights):
-        raise ConfigError(f"{path} has {len(model.names)} features and other lengths: run `python -m bot.calibrate`")
-    return model
 
 
-def assess(question: str, retrieval: Retrieval, calibration: Calibration) -> tuple[list[Hit], float | None]:
-    """The sentences the extractive engine would quote, and the confidence of answering with them."""
+def assess(question: str, retrieval: Retrieval, calibration: Calibration) -> tuple[list[Hit], Judgement | None]:
+    """The sentences the extractive engine would quote, and the calibration's judgement of answering with them."""
     chosen = choose(question, retrieval.hits)
-    if not chosen or retrieval.evidence is None:
-        return chosen, None if retrieval.evidence is None else 0.0
-    return chosen, calibration.probability(features(retrieval.evidence, chosen))
+    if retrieval.evidence is None:
+        return chosen, None
+    if not chosen:
+        return chosen, Judgement(0.0, 0.0)
+    return chosen, calibration.judge(features(retrieval.evidence, chosen))

@@ -95,11 +95,12 @@ class Settings:
     # the article): "ngram" or "none". Greedy output is the same either way,
     # up to floating-point ties.
     llm_speculative: str = "ngram"
-    # Answer only when the calibrated confidence (0..1) is at least this; empty:
-    # the operating point fitted with the calibration (bot/calibration.json: at
-    # most 5 % of each calibration set's answerable questions refused, with the
-    # precision that gives stated in docs/calibration.md).
-    # Higher answers less and more surely; lower answers more.
+    # Answer only when the calibrated confidence (0..1) is at least this. Empty:
+    # the calibrated decision, which reads the probability that the article
+    # answers at all, at the operating point fitted with it (bot/calibration.json:
+    # at most 5 % of each calibration set's answerable questions refused, with
+    # the precision that gives stated in docs/calibration.md).
+    # Higher answers less and more surely; 0 answers everything.
     min_confidence: float | None = None
     # Where the web UI listens; 127.0.0.1 keeps it on this machine.
     host: str = "127.0.0.1"

@@ -1,7 +1,7 @@
 """The extractive engine: quote the best sentence(s) verbatim, cite them, or abstain.
 
     >>> chosen = choose("Combien de soldats ?", hits)
-    >>> answer_extractive("Combien de soldats ?", hits, lang="fr", confidence=0.83, threshold=0.4)
+    >>> answer_extractive("Combien de soldats ?", hits, lang="fr", confidence=0.83)
     Answer(answer="D'après l'article : « … environ 10 000 soldats … » [5]", ...)
 
 It only ever cites sentences that retrieval returned. Whether to answer is
@@ -58,14 +58,14 @@ def choose(question: str, hits: list[Hit]) -> list[Hit]:
 
 
 def answer_extractive(
-    question: str, hits: list[Hit], lang: str, confidence: float | None = None, threshold: float = 0.0
+    question: str, hits: list[Hit], lang: str, confidence: float | None = None, abstain: bool = False
 ) -> Answer:
-    """Quote ``choose``'s sentences in ``lang``'s framing, or abstain when
-    ``confidence`` is below ``threshold`` (or nothing was retrieved)."""
+    """Quote ``choose``'s sentences in ``lang``'s framing, or abstain when the
+    calibrated decision says so (``abstain``) or nothing was retrieved."""
     if lang not in FRAME:
         return Answer(question, UNSUPPORTED_LANG, "extractive", True, lang, hits=tuple(hits), confidence=confidence)
     chosen = choose(question, hits)
-    if not chosen or (confidence is not None and confidence < threshold):
+    if not chosen or abstain:
         return Answer(question, ABSTAIN[lang], "extractive", True, lang, hits=tuple(hits), confidence=confidence)
     opening, joiner = FRAME[lang]
     left, right = QUOTES[lang]

@@ -263,16 +263,16 @@ class Bot:
             self._explain_unknown(article)
         lang = detect(q, hint=_history_lang(history))
         found = self._retriever.search(q, top_k or self.settings.top_k, article, history, lang=lang)
-        _, confidence = assess(q, found, self.calibration)
-        threshold = self.threshold
+        _, judged = assess(q, found, self.calibration)
+        confidence = judged.confidence if judged else None
+        unsure = judged is not None and not self.calibration.answers(judged, self.settings.min_confidence)
         t2 = time.perf_counter()
-        extractive = answer_extractive(q, found.hits, lang, confidence, threshold)
+        extractive = answer_extractive(q, found.hits, lang, confidence, unsure)
         timings = {"index_ms": (t1 - t0) * 1000, "retrieval_ms": (t2 - t1) * 1000}
         notices = [index_notice] if index_notice else []
 
         answer = extractive
         stats: list[GenerationStats] = []  # this question's, not another thread's last_stats
-        unsure = confidence is not None and confidence < threshold
         if engine in ("llm", "auto") and found.hits and unsure:
             # One decision for both engines: below the operating point the LLM is
             # not asked (its answer would be shown only if it said "not found").
@@ -300,7 +300,13 @@ class Bot:
         timings.update(answer_ms=(t3 - t2) * 1000, total_ms=(t3 - t0) * 1000)
         if first is not None:
             timings["first_token_ms"] = (t2 - t0) * 1000 + first
-        yield replace(answer, timings_ms=timings, notice="; ".join(notices) or None, confidence=confidence)
+        yield replace(
+            answer,
+            timings_ms=timings,
+            notice="; ".join(notices) or None,
+            confidence=confidence,
+            answerable=judged.answerable if judged else None,
+        )
 
     def _generate(
         self,
@@ -346,7 +352,8 @@ class Bot:
             notices.append(
                 f"the LLM's answer failed the citation check ({generated.support.reason}); extractive answer shown"
             )
-            fallback = answer_extractive(q, found.hits, lang, confidence, self.threshold)
+            # the LLM is asked only when the decision is to answer: so is the fallback
+            fallback = answer_extractive(q, found.hits, lang, confidence)
             yield replace(fallback, verification=generated.verification)
             return
         if generated.parsed.removed:
@@ -407,13 +414,6 @@ class Bot:
     @property
     def calibration(self) -> Calibration:
         return Calibration.load()
-
-    @property
-    def threshold(self) -> float:
-        """The operating point: ARTICLE_QA_MIN_CONFIDENCE, else the calibration's."""
-        if self.settings.min_confidence is not None:
-            return self.settings.min_confidence
-        return self.calibration.threshold
 
     @property
     def prompts(self) -> Prompts:

@@ -164,6 +164,7 @@ class Retriever:
             all_lex if len(articles) == 1 else np.round(self._lexical(own, question, before), PRECISION),
             own,
             before,
+            getattr(self.embedder, "token_states", None),
         )
         return Retrieval(hits, vectors[0], evidence)
 

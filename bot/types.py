@@ -87,9 +87,12 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=(), repr=False)  # what retrieval returned
     timings_ms: dict[str, float] = field(default_factory=dict)
     notice: str | None = None  # e.g. "index rebuilt", "LLM unavailable"
-    # Calibrated probability that the article answers the question and that the
-    # cited evidence holds the answer (bot/confidence.py); None when not assessed.
+    # Calibrated probability that the cited (or, for an abstention, the best)
+    # sentences hold the answer (bot/confidence.py); None when not assessed.
     confidence: float | None = None
+    # Calibrated probability that the article answers the question at all: what
+    # the decision to answer or say "not found" reads; None when not assessed.
+    answerable: float | None = None
     # the claim check of the LLM's answer (bot/verify.py): of the answer shown,
     # or of the one replaced by the extractive answer
     verification: Verification | None = field(default=None, repr=False)
@@ -106,6 +109,7 @@ class Answer:
             abstained=self.abstained,
             lang=self.lang,
             confidence=self.confidence,
+            answerable=self.answerable,
             citations=[c.__dict__.copy() for c in self.citations],
             timings_ms={k: round(v, 2) for k, v in self.timings_ms.items()},
         )

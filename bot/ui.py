@@ -132,8 +132,11 @@ def timing_line(answer: Answer) -> str:
     t = answer.timings_ms
     bits = [f"engine: {answer.engine}"]
     if answer.confidence is not None:
-        # the calibrated probability that the article answers and the citation holds it
+        # the calibrated probability that what is cited holds the answer
         bits.append(f"confidence {answer.confidence:.0%}")
+    if answer.answerable is not None:
+        # the calibrated probability that the article answers at all: what the decision reads
+        bits.append(f"answerable {answer.answerable:.0%}")
     bits.append(f"retrieval {t.get('retrieval_ms', 0):.0f} ms")
     if "first_token_ms" in t:
         bits.append(f"first token {t['first_token_ms'] / 1000:.1f} s")

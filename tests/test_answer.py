@@ -78,7 +78,7 @@ def test_a_quantity_question_needs_a_count_and_a_date_is_not_one():
     assert _wrong_type("Combien de soldats ?", "Le 28 octobre, environ 10 000 soldats étaient là.") == 0.0
     assert _wrong_type("Combien de pays ?", "Les deux pays ont signé.") == 0.0
     hits = [_hit(1, "Le ministre a parlé.", 0.86), _hit(2, "Environ 10 000 soldats.", 0.855)]
-    answer = answer_extractive("How many soldiers?", hits, "en", 0.9, 0.5)
+    answer = answer_extractive("How many soldiers?", hits, "en", 0.9, False)
     assert [c.n for c in answer.citations] == [2]  # the sentence with the count is the one quoted
 
 
@@ -92,27 +92,27 @@ def test_a_when_question_needs_a_time_expression():
     assert _wrong_type("When was it signed?", "It was an escalation.") == 1.0  # "an" is not a year
 
 
-def test_the_engine_abstains_below_the_threshold_and_answers_at_it():
+def test_the_engine_abstains_when_the_decision_says_so_and_answers_otherwise():
     hits = [_hit(4, "M. Rutte a appelé à cesser.", 0.86)]
-    assert answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.39, 0.4).abstained
-    at = answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.4, 0.4)
+    assert answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.39, True).abstained
+    at = answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.4, False)
     assert not at.abstained and at.confidence == 0.4
-    assert answer_extractive("Qui ?", [], "fr", None, 0.4).abstained
+    assert answer_extractive("Qui ?", [], "fr", None, False).abstained  # nothing retrieved
 
 
 def test_answer_quotes_verbatim_and_cites_only_retrieved_sentences():
     hits = [_hit(4, "M. Rutte a appelé à cesser.", 0.86), _hit(9, "Autre chose.", 0.80)]
-    fr = answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.9, 0.5)
+    fr = answer_extractive("Qu'a demandé M. Rutte ?", hits, "fr", 0.9, False)
     assert fr.answer == "D'après l'article : « M. Rutte a appelé à cesser. » [4]"
     assert [c.sentence_id for c in fr.citations] == ["a:4"]
-    en = answer_extractive("What did Rutte ask?", hits, "en", 0.9, 0.5)
+    en = answer_extractive("What did Rutte ask?", hits, "en", 0.9, False)
     assert en.answer.startswith("According to the article: \u201cM. Rutte a appelé à cesser.\u201d [4]")
     assert {c.sentence_id for c in fr.citations + en.citations} <= {h.sentence.id for h in hits}
 
 
 def test_two_close_sentences_are_both_quoted_in_reading_order():
     hits = [_hit(7, "Deuxième partie.", 0.861), _hit(6, "Première partie.", 0.845), _hit(1, "Loin.", 0.80)]
-    answer = answer_extractive("Quoi ?", hits, "fr", 0.9, 0.5)
+    answer = answer_extractive("Quoi ?", hits, "fr", 0.9, False)
     assert [c.n for c in answer.citations] == [6, 7]
     assert answer.answer.index("[6]") < answer.answer.index("[7]")
     # the margin (0.025) is compared at the stated precision (4 decimals): 0.0250 is in, 0.0251 is out
@@ -122,15 +122,25 @@ def test_two_close_sentences_are_both_quoted_in_reading_order():
 
 def test_abstention_is_in_the_question_language():
     hits = [_hit(1, "Texte.", 0.70)]
-    assert answer_extractive("Quelle est la capitale ?", hits, "fr", 0.1, 0.5).answer == ABSTAIN["fr"]
-    assert answer_extractive("What is the capital?", hits, "en", 0.1, 0.5).answer == ABSTAIN["en"]
-    assert answer_extractive("Was ist das?", hits, "de", 0.1, 0.5).abstained
+    assert answer_extractive("Quelle est la capitale ?", hits, "fr", 0.1, True).answer == ABSTAIN["fr"]
+    assert answer_extractive("What is the capital?", hits, "en", 0.1, True).answer == ABSTAIN["en"]
+    assert answer_extractive("Was ist das?", hits, "de", 0.1, True).abstained
 
 
 def test_answer_json_shape(fake_bot: Bot):
     answer = fake_bot.ask("porte-parole du Pentagone Sabrina Singh soldats envoyés")
     out = answer.to_json(id="q1")
-    assert list(out)[:8] == ["id", "question", "answer", "engine", "abstained", "lang", "confidence", "citations"]
+    assert list(out)[:9] == [
+        "id",
+        "question",
+        "answer",
+        "engine",
+        "abstained",
+        "lang",
+        "confidence",
+        "answerable",
+        "citations",
+    ]
     assert 0.0 <= out["confidence"] <= 1.0
     for c in out["citations"]:
         assert set(c) == {"n", "sentence_id", "article_id", "text", "start", "end", "score"}
@@ -191,5 +201,5 @@ def test_a_bracketed_number_in_a_quoted_sentence_is_not_a_citation():
     from bot.cite import citations_in
 
     hits = [_hit(5, "Leur deuxième album est publié en [[1987]), avec du ska.", 0.86)]
-    a = answer_extractive("Quand le second album est-il sorti ?", hits, "fr", 0.9, 0.5)
+    a = answer_extractive("Quand le second album est-il sorti ?", hits, "fr", 0.9, False)
     assert citations_in(a.answer) == [5] and "［1987］" in a.answer

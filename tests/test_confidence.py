@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bot import Bot
-from bot.confidence import LEXICAL, Calibration, Evidence, features, names
+from bot.confidence import LEXICAL, TOKEN_FEATURES, Calibration, Evidence, Judgement, features, names
 from bot.errors import ConfigError
 from bot.lexical import LexicalIndex, terms
 from bot.retrieve import fuse
@@ -83,10 +83,31 @@ def test_features_on_crafted_evidence():
     # across languages the lexical signals are unknown (NaN), and the others stay
     english = features(replace(e, question="How many North Korean soldiers were sent?", question_lang="en"), [])
     assert all(math.isnan(english[n]) for n in LEXICAL) and english["same_lang"] == 0.0
-    assert not any(math.isnan(v) for n, v in english.items() if n not in LEXICAL)
+    assert not any(math.isnan(v) for n, v in english.items() if n not in LEXICAL and n not in TOKEN_FEATURES)
+    # without token vectors (this fake model has none) the token features are unknown
+    assert all(math.isnan(f[n]) for n in TOKEN_FEATURES)
     # a name the article never mentions
     f = features(replace(e, question="Combien de soldats Zelensky a-t-il envoyés ?"), [hit(2, texts, 0.9)])
     assert f["names_in_article"] == 0.0
+
+
+def test_token_features_read_each_question_token_best_match():
+    from bot.tokens import Tokens
+
+    unit = np.eye(3, dtype=np.float16)
+    vectors = {
+        ("query", Q): Tokens(("soldats", "tués", "Koursk"), unit),
+        # the sentence matches "soldats" and "Koursk" exactly, nothing like "tués"
+        ("passage", "Environ 10 000 soldats à Koursk."): Tokens(("soldats", "Koursk"), unit[[0, 2]]),
+    }
+    texts = ["Le ministre a parlé.", "Environ 10 000 soldats à Koursk."]
+    e = replace(evidence(Q, texts, [0.8, 0.9], [0.0, 1.0]), tokens=lambda text, kind: vectors[(kind, text)])
+    f = features(e, [hit(2, texts, 0.9)])
+    assert (f["tok_min"], f["tok_low2"], f["tok_mean"]) == (0.0, 0.5, pytest.approx(0.6667, abs=1e-4))
+    assert f["tok_q25"] == 0.5
+    # a model whose folder the numpy encoder cannot read gives no vectors: unknown
+    f = features(replace(e, tokens=lambda text, kind: None), [hit(2, texts, 0.9)])
+    assert all(math.isnan(f[n]) for n in TOKEN_FEATURES)
 
 
 def test_features_are_rounded_to_the_stated_precision():
@@ -105,21 +126,42 @@ def test_the_calibration_file_is_versioned_and_checked(tmp_path):
     with pytest.raises(ConfigError, match="python -m bot.calibrate"):
         Calibration.load(bad)
     short = tmp_path / "s.json"
-    short.write_text(json.dumps({**model.to_json(), "weights": [1.0]}))
+    short.write_text(json.dumps({**model.to_json(), "right": {**model.right.to_json(), "weights": [1.0]}}))
     with pytest.raises(ConfigError, match="features"):
         Calibration.load(short)
+    old = tmp_path / "v1.json"
+    old.write_text(json.dumps({**model.to_json(), "format": "article-qa-calibration/1"}))
+    with pytest.raises(ConfigError, match="is not a article-qa-calibration/2 file: run `python -m bot.calibrate`"):
+        Calibration.load(old)
     with pytest.raises(ConfigError, match="needs features"):
         model.probability({"dense_top": 0.9})
 
 
-def test_an_unknown_feature_counts_as_the_calibration_mean():
+@pytest.mark.parametrize("part", ["answerable", "right"])
+def test_an_unknown_feature_counts_as_the_calibration_mean(part):
     model = Calibration.load()
-    at_mean = dict(zip(model.names, model.mean, strict=True))
-    unknown = {**at_mean, **dict.fromkeys(LEXICAL, math.nan)}
-    assert model.probability(unknown) == model.probability(at_mean)
+    logistic = getattr(model, part)
+    at_mean = dict(zip(model.names, logistic.mean, strict=True))
+    unknown = {**at_mean, **dict.fromkeys(LEXICAL, math.nan), **dict.fromkeys(TOKEN_FEATURES, math.nan)}
+    assert logistic.probability(model.names, unknown) == logistic.probability(model.names, at_mean)
     # and a known lexical value still moves it (the weights are not all zero)
     moved = {**at_mean, "terms_in_article": at_mean["terms_in_article"] + 1.0}
-    assert model.probability(moved) != model.probability(at_mean)
+    assert logistic.probability(model.names, moved) != logistic.probability(model.names, at_mean)
+
+
+def test_the_confidence_is_the_product_and_the_decision_reads_the_answerability():
+    model = Calibration.load()
+    values = dict(zip(model.names, model.answerable.mean, strict=True))
+    j = model.judge(values)
+    a, r = model.answerable.probability(model.names, values), model.right.probability(model.names, values)
+    assert j == Judgement(a, round(a * r, 4)) and j.confidence <= j.answerable
+    at, floor = model.threshold, model.floor
+    assert model.answers(Judgement(at, floor)) and not model.answers(Judgement(at - 0.0001, 1.0))
+    # below the floor nothing is quoted, however answerable the question looks
+    assert not model.answers(Judgement(1.0, floor - 0.0001)) and 0 < floor < at
+    # a user's minimum confidence decides on the confidence alone, inclusive
+    assert model.answers(Judgement(0.0, 0.3), min_confidence=0.3)
+    assert not model.answers(Judgement(1.0, 0.2999), min_confidence=0.3)
 
 
 def test_probability_grows_with_the_evidence():
@@ -130,7 +172,8 @@ def test_probability_grows_with_the_evidence():
         evidence("Quelle est la recette de la ratatouille ?", texts, [0.76, 0.77, 0.76], [0, 0, 0]),
         [hit(2, texts, 0.77)],
     )
-    assert 0.0 <= model.probability(weak) < model.threshold <= model.probability(strong) <= 1.0
+    assert 0.0 <= model.probability(weak) < model.probability(strong) <= 1.0
+    assert not model.answers(model.judge(weak)) and model.answers(model.judge(strong))
 
 
 def test_min_confidence_moves_the_operating_point(settings):
@@ -190,6 +233,19 @@ def test_operating_point_refuses_at_most_the_stated_share_of_answerable_question
     assert operating_point(rows, probs, limit=0.05) == 0.1
     assert operating_point(rows, probs, limit=0.0) == 0.05
     assert operating_point(rows, probs, limit=0.10) == 0.15
+
+
+def test_questions_below_the_confidence_floor_spend_the_budget_first():
+    from bot.calibrate import operating_point
+
+    probs = [round(0.05 * i, 2) for i in range(1, 21)]
+    rows = _rows([{}] * 20, [1] * 20, answerable=[True] * 20)
+    # the .90 one is refused by the floor: the one question the budget allows
+    floored = [p == 0.9 for p in probs]
+    assert operating_point(rows, probs, limit=0.05, refused=floored) == 0.05
+    assert operating_point(rows, probs, limit=0.10, refused=floored) == 0.1
+    with pytest.raises(ValueError, match="floor alone"):
+        operating_point(rows, probs, limit=0.05, refused=[p < 0.15 for p in probs])
 
 
 def test_operating_point_holds_the_promise_in_every_large_set():

@@ -94,7 +94,7 @@ def test_a_wrong_llm_answer_is_replaced_and_says_why(llm_bot: Bot, question, sup
 def test_off_topic_questions_are_refused_before_the_llm_is_asked(llm_bot: Bot, ungated_bot: Bot, question, ungated):
     a, asked = asked_the_llm(llm_bot, question)
     assert a.engine == "llm" and a.abstained and a.citations == (), (a.answer, a.notice)
-    assert not asked and a.confidence is not None and a.confidence < llm_bot.threshold
+    assert not asked and a.answerable is not None and a.answerable < llm_bot.calibration.threshold
     a, asked = asked_the_llm(ungated_bot, question)
     assert asked
     if ungated == "abstains":

@@ -69,7 +69,7 @@ def test_a_question_not_about_quantity_ignores_counts():
 # -- answer_extractive -------------------------------------------------------
 def test_a_french_answer_quotes_and_cites_one_sentence():
     h = hit(5, "Environ 10 000 soldats ont été envoyés.", 0.876543)
-    a = answer_extractive("Combien ?", [h], "fr", confidence=0.9, threshold=0.4)
+    a = answer_extractive("Combien ?", [h], "fr", confidence=0.9, abstain=False)
     assert a == Answer(
         "Combien ?",
         "D'après l'article : « Environ 10 000 soldats ont été envoyés. » [5]",
@@ -106,25 +106,21 @@ def test_a_bracketed_number_in_a_quote_is_not_a_citation():
 
 
 @pytest.mark.parametrize("lang", ["fr", "en"])
-def test_below_the_threshold_it_abstains_keeping_the_hits(lang):
+def test_told_to_abstain_it_abstains_keeping_the_hits(lang):
     h = hit(5, "Environ 10 000 soldats.", 0.9)
-    a = answer_extractive("Combien ?", [h], lang, confidence=0.39, threshold=0.4)
+    a = answer_extractive("Combien ?", [h], lang, confidence=0.39, abstain=True)
     assert a == Answer("Combien ?", ABSTAIN[lang], "extractive", True, lang, (), (h,), confidence=0.39)
 
 
-def test_at_the_threshold_it_answers():
-    a = answer_extractive("Combien ?", [hit(5, "Environ 10 000 soldats.", 0.9)], "fr", confidence=0.4, threshold=0.4)
-    assert not a.abstained and a.confidence == 0.4
-
-
-def test_the_default_threshold_is_zero():
+def test_a_low_confidence_alone_does_not_make_it_abstain():
+    # the decision is the calibration's (Calibration.answers), passed in as abstain
     a = answer_extractive("Combien ?", [hit(5, "Environ 10 000 soldats.", 0.9)], "fr", confidence=0.01)
     assert not a.abstained and a.confidence == 0.01
 
 
-def test_without_a_confidence_it_answers_whatever_the_threshold():
-    a = answer_extractive("Combien ?", [hit(5, "Environ 10 000 soldats.", 0.9)], "fr", threshold=0.99)
-    assert not a.abstained
+def test_told_to_abstain_without_a_confidence_it_abstains():
+    a = answer_extractive("Combien ?", [hit(5, "Environ 10 000 soldats.", 0.9)], "fr", abstain=True)
+    assert a.abstained and a.confidence is None and a.citations == ()
 
 
 def test_nothing_retrieved_abstains():
@@ -133,7 +129,7 @@ def test_nothing_retrieved_abstains():
 
 def test_another_language_is_told_which_ones_it_takes():
     h = hit(5, "Environ 10 000 soldats.", 0.9)
-    a = answer_extractive("Wie viele?", [h], "de", confidence=0.9, threshold=0.4)
+    a = answer_extractive("Wie viele?", [h], "de", confidence=0.9, abstain=False)
     assert a == Answer("Wie viele?", UNSUPPORTED_LANG, "extractive", True, "de", (), (h,), confidence=0.9)
     assert UNSUPPORTED_LANG == (
         "I can only answer in English or French. / Je ne peux répondre qu'en français ou en anglais."

@@ -15,6 +15,7 @@ import pytest
 
 from bot import Answer, Bot, Settings
 from bot.backends import GenerationStats
+from bot.confidence import Calibration
 from bot.errors import ArticleError, ConfigError, ModelError, QuestionError
 from bot.pipeline import ENGINES, _history_lang, clean_question, strip_markup
 from bot.prompts import ABSTAIN
@@ -186,10 +187,16 @@ def test_at_the_threshold_the_llm_is_asked(settings: Settings):
 
 
 def test_a_threshold_setting_overrides_the_calibration(settings: Settings):
-    bot = Bot(replace(settings, min_confidence=0.25), embedder=FakeEmbedder())
-    assert bot.threshold == 0.25
-    calibrated = Bot(replace(settings, min_confidence=None), embedder=FakeEmbedder())
-    assert calibrated.threshold == calibrated.calibration.threshold > 0
+    probe = Bot(settings, embedder=FakeEmbedder()).ask(Q)
+    assert probe.confidence is not None and probe.answerable is not None
+    # min_confidence decides on the confidence alone, whatever the answerability
+    above = Bot(replace(settings, min_confidence=probe.confidence), embedder=FakeEmbedder()).ask(Q)
+    assert not above.abstained
+    below = Bot(replace(settings, min_confidence=min(1.0, probe.confidence + 0.0001)), embedder=FakeEmbedder()).ask(Q)
+    assert below.abstained
+    # unset, the calibrated point on the answerability decides
+    calibrated = Bot(replace(settings, min_confidence=None), embedder=FakeEmbedder()).ask(Q)
+    assert calibrated.abstained == (probe.answerable < Calibration.load().threshold)
 
 
 def test_an_llm_answer_streams_the_text_as_it_grows_and_keeps_the_first_token_time(settings: Settings):

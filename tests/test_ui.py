@@ -232,6 +232,7 @@ def test_a_question_while_the_llm_loads_is_answered_extractively_and_says_so(ui_
 def test_the_confidence_is_shown_next_to_the_engine():
     from bot.ui import timing_line
 
-    line = timing_line(Answer("q", "x [1].", "extractive", False, "fr", confidence=0.834))
-    assert line.startswith("engine: extractive · confidence 83%")
-    assert "confidence" not in timing_line(Answer("q", "x", "extractive", True, "fr"))
+    line = timing_line(Answer("q", "x [1].", "extractive", False, "fr", confidence=0.834, answerable=0.912))
+    assert line.startswith("engine: extractive · confidence 83% · answerable 91%")
+    bare = timing_line(Answer("q", "x", "extractive", True, "fr"))
+    assert "confidence" not in bare and "answerable" not in bare
