@@ -171,6 +171,11 @@ class SentenceTransformerEmbedder:
         prompt = self._tokens.prompts.get(kind, "")
         return self._tokens.encode(prompt + unicodedata.normalize("NFC", text))
 
+    def forget_tokens(self, kind: str | None = None) -> None:
+        """Drop the cached token states, all or one ``kind``'s (benchmarks time a question never seen)."""
+        if self._tokens:
+            self._tokens.forget(None if kind is None else self._tokens.prompts.get(kind, ""))
+
     def _load_tokens(self) -> TokenEncoder | None:
         from .tokens import TokenEncoder, readable
 

@@ -36,6 +36,7 @@ from .lang import detect
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .slot import Slot
+from .tokens import CACHE_SIZE as TOKEN_CACHE_SIZE
 from .types import Answer, Citation, Hit, Sentence
 from .verify import Verification, Verifier, check_input
 
@@ -455,6 +456,7 @@ class Bot:
         lo, hi = index.ranges[article_id]
         self.embedder.embed_queries(["warm-up"])
         detect("warm-up")
+        self._read_tokens(index.sentences[lo:hi], pause)
         todo = [(k, s) for k, s in warm_plan(article_id, index.sentences[lo:hi], self.settings.llm_context)]
         todo = [(k, s) for k, s in todo if k not in self._warm or k.endswith(":article")]
         total, done = sum(max(1, chars(s)) for _, s in todo), 0
@@ -478,6 +480,19 @@ class Bot:
         sections = [(k, s) for k, s in todo if s and not k.endswith(":article")]
         if len(sections) > 1:
             self._check_restored(article_id, sections)
+
+    def _read_tokens(self, sentences: list[Sentence], pause: Callable[[], None] | None) -> None:
+        """Compute the article's sentences' token vectors ahead of the questions
+        (the confidence reads them, bot/tokens.py: ~25 ms a sentence), as many
+        as the cache keeps; a waiting question goes first."""
+        tokens = getattr(self.embedder, "token_states", None)
+        if tokens is None:
+            return
+        for s in sentences[:TOKEN_CACHE_SIZE]:
+            if pause:
+                pause()
+            if tokens(s.text, "passage") is None:
+                return
 
     def _check_restored(self, article_id: str, sections: list[tuple[str, list[Sentence]]]) -> None:
         """Ask for the first section again: restored from the host-memory cache it

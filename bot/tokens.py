@@ -218,6 +218,12 @@ class TokenEncoder:
             x = _layer_norm(ff + x, b.ln2_w, b.ln2_b, self.eps)
         return x
 
+    def forget(self, prompt: str | None = None) -> None:
+        """Drop the cached token states: all of them, or those of texts that start with ``prompt``."""
+        with self._lock:
+            for text in [t for t in self._cache if prompt is None or t.startswith(prompt)]:
+                del self._cache[text]
+
     def encode(self, text: str) -> Tokens:
         """The content tokens of ``text`` (prompt, specials and punctuation left out), cached."""
         text = unicodedata.normalize("NFC", text)

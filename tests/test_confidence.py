@@ -278,3 +278,25 @@ def test_operating_point_refuses_only_what_scores_strictly_below_it():
     # a set just under MIN_BINDING does not bind while a larger one does
     small = _rows([{}] * (n - 1), [1] * (n - 1), "small")
     assert operating_point(rows + small, probs + [0.01] * (n - 1), limit=0.05) == 0.2
+
+
+def test_warm_reads_the_articles_sentence_tokens_letting_questions_go_first(settings):
+    from bot.tokens import Tokens
+
+    read: list[tuple[str, str]] = []
+
+    class TokenEmbedder(FakeEmbedder):
+        def token_states(self, text: str, kind: str) -> Tokens:
+            read.append((kind, text))
+            return Tokens(("x",), np.ones((1, 4), dtype=np.float16) / 2)
+
+    paused: list[int] = []
+    bot = Bot(settings, embedder=TokenEmbedder(), llm=FakeLLM(settings, [""]))  # type: ignore[arg-type]
+    bot.warm(pause=lambda: paused.append(len(read)))
+    lo, hi = bot.index.ranges[bot.index.article_ids[0]]
+    texts = [s.text for s in bot.index.sentences[lo:hi]]
+    assert read == [("passage", t) for t in texts]
+    assert paused[: len(texts)] == list(range(len(texts)))  # a pause before each sentence
+    # and a question then reads its features from them
+    a = bot.ask(Q, engine="extractive")
+    assert ("query", Q) in read and a.confidence is not None
