@@ -142,3 +142,34 @@ def test_risk_coverage_by_hand():
 
     curve = risk_coverage([0.9, 0.7, 0.7, 0.2], [True, True, False, False])
     assert curve == [(0.9, 0.25, 1.0), (0.7, 0.75, 2 / 3), (0.2, 1.0, 0.5)]
+
+
+def test_squad_sections_join_eight_consecutive_paragraphs(tmp_path: Path):
+    from bot.datasets import SECTION_PARAGRAPHS, load_squad
+
+    paragraphs = [
+        {
+            "context": f"Paragraph {i} opens here. The bridge number {i} cost {i} million euros.",
+            "qas": [
+                {
+                    "id": f"q{i}",
+                    "question": f"How much did bridge {i} cost?",
+                    "answers": [{"text": f"{i} million euros", "answer_start": 0}],
+                },
+                {"id": f"u{i}", "question": "Who painted it?", "answers": [], "is_impossible": True},
+            ],
+        }
+        for i in range(SECTION_PARAGRAPHS + 3)
+    ]
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"version": "v2.0", "data": [{"title": "Bridges", "paragraphs": paragraphs}]}))
+    qa = load_squad(path, "sections")
+    assert list(qa.articles) == ["squad-0000-bridges-s0", "squad-0000-bridges-s1"]
+    assert qa.articles["squad-0000-bridges-s1"].count("Paragraph") == 3
+    by_id = {i.id: i for i in qa.items}
+    # each question is asked of its own section; its support is the sentence in it with the answer
+    last = by_id[f"q{SECTION_PARAGRAPHS + 2}"]
+    assert last.article == "squad-0000-bridges-s1" and last.support_ids == ("squad-0000-bridges-s1:6",)
+    assert by_id["q0"].support_ids == ("squad-0000-bridges-s0:2",)
+    assert not by_id["u0"].answerable and by_id["u0"].article == "squad-0000-bridges-s0"
+    assert qa.name == "squad-sections"
