@@ -268,6 +268,8 @@ def operating_point(
     whatever the threshold (below the confidence floor): they spend the budget first."""
     by_set: dict[str, list[float]] = {}
     floored: dict[str, int] = {}
+    if refused is not None and len(refused) != len(rows):
+        raise ValueError(f"{len(refused)} refusal flags for {len(rows)} rows")
     for i, (r, p) in enumerate(zip(rows, probs, strict=True)):
         if r.answerable:
             by_set.setdefault(r.set, [])

@@ -11,6 +11,7 @@ one character at a time and would not compose decomposed accents.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import unicodedata
@@ -172,7 +173,8 @@ class SentenceTransformerEmbedder:
         return self._tokens.encode(prompt + unicodedata.normalize("NFC", text))
 
     def forget_tokens(self, kind: str | None = None) -> None:
-        """Drop the cached token states, all or one ``kind``'s (benchmarks time a question never seen)."""
+        """Drop the cached token states, all or one ``kind``'s (benchmarks time a question never
+        seen); a kind without a prompt of its own cannot be told apart: all are dropped."""
         if self._tokens:
             self._tokens.forget(None if kind is None else self._tokens.prompts.get(kind, ""))
 
@@ -186,4 +188,12 @@ class SentenceTransformerEmbedder:
             folder = provision_e5(self.settings.cache)
         else:
             folder = Path(os.path.expanduser(name))
-        return TokenEncoder(folder) if readable(folder) else None
+        if not readable(folder):
+            return None
+        try:
+            return TokenEncoder(folder)
+        except ModelError as e:
+            # the answer goes on without the token features (unknown, imputed as
+            # the calibration's mean) rather than fail every question
+            logging.getLogger(__name__).warning("%s", e)
+            return None

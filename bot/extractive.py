@@ -5,9 +5,9 @@
     Answer(answer="D'après l'article : « … environ 10 000 soldats … » [5]", ...)
 
 It only ever cites sentences that retrieval returned. Whether to answer is
-not its own call: the calibrated confidence (bot/confidence.py) decides for
-both engines; below the operating point it says the article does not hold the
-answer.
+not its own call: the calibration (bot/confidence.py: the probability that the
+article answers, and a floor on the confidence) decides for both engines, and
+when it says no, this engine says the article does not hold the answer.
 """
 
 from __future__ import annotations

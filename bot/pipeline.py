@@ -456,7 +456,6 @@ class Bot:
         lo, hi = index.ranges[article_id]
         self.embedder.embed_queries(["warm-up"])
         detect("warm-up")
-        self._read_tokens(index.sentences[lo:hi], pause)
         todo = [(k, s) for k, s in warm_plan(article_id, index.sentences[lo:hi], self.settings.llm_context)]
         todo = [(k, s) for k, s in todo if k not in self._warm or k.endswith(":article")]
         total, done = sum(max(1, chars(s)) for _, s in todo), 0
@@ -481,18 +480,23 @@ class Bot:
         if len(sections) > 1:
             self._check_restored(article_id, sections)
 
-    def _read_tokens(self, sentences: list[Sentence], pause: Callable[[], None] | None) -> None:
-        """Compute the article's sentences' token vectors ahead of the questions
-        (the confidence reads them, bot/tokens.py: ~25 ms a sentence), as many
-        as the cache keeps; a waiting question goes first."""
+    def read_tokens(self, article: str | None = None) -> int:
+        """Compute an article's sentences' token vectors ahead of its questions
+        (the confidence reads them, bot/tokens.py: ~25 ms a sentence; the UI
+        runs this beside the LLM's warm-up), as many as the cache keeps.
+        Returns how many sentences were read (0 when the model gives none)."""
         tokens = getattr(self.embedder, "token_states", None)
-        if tokens is None:
-            return
-        for s in sentences[:TOKEN_CACHE_SIZE]:
-            if pause:
-                pause()
+        index, _ = self.ensure_index()
+        article_id = article or index.article_ids[0]
+        if tokens is None or article_id not in index.ranges:
+            return 0
+        lo, hi = index.ranges[article_id]
+        done = 0
+        for s in index.sentences[lo:hi][:TOKEN_CACHE_SIZE]:
             if tokens(s.text, "passage") is None:
-                return
+                break
+            done += 1
+        return done
 
     def _check_restored(self, article_id: str, sections: list[tuple[str, list[Sentence]]]) -> None:
         """Ask for the first section again: restored from the host-memory cache it

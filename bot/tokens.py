@@ -41,7 +41,7 @@ from .errors import ModelError
 
 # pieces that are punctuation only carry no content to match
 _PUNCT = set(".,;:!?«»\"'()[]{}-–—’‘“”…/")
-MAX_TOKENS = 512
+MAX_TOKENS = 512  # at most, as sentence-transformers reads a text (less if the model says so)
 CACHE_SIZE = 1024  # sentences whose token states are kept (float16, ~30 KB each)
 FEATURES = ("tok_mean", "tok_min", "tok_low2", "tok_q25")
 
@@ -62,6 +62,8 @@ def readable(folder: Path) -> bool:
         return False
     return (
         config.get("model_type") in ("xlm-roberta", "bert")
+        and config.get("hidden_act", "gelu") == "gelu"
+        and config.get("position_embedding_type", "absolute") == "absolute"
         and (folder / "model.safetensors").is_file()
         and (folder / "tokenizer.json").is_file()
     )
@@ -170,15 +172,32 @@ class TokenEncoder:
                 f"cannot read the token encoder in {folder} ({type(e).__name__}: {str(e)[:200]}): "
                 "restore the model folder (the default e5 folder is rebuilt when deleted)"
             ) from None
-        prefix = "" if "embeddings.word_embeddings.weight" in weights else "roberta."
-        w = {k.removeprefix(prefix): v for k, v in weights.items()}
-        self.embeddings = w  # read row by row from the memory map
-        # each layer's matrices in memory, transposed for x @ W, query/key/value fused
-        self.blocks = [_Layer.read(w, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
-        self.heads = int(config["num_attention_heads"])
+        try:
+            # weights saved from a task model carry the encoder under "roberta." or "bert."
+            prefix = next(p for p in ("", "roberta.", "bert.") if f"{p}embeddings.word_embeddings.weight" in weights)
+            w = {k.removeprefix(prefix): v for k, v in weights.items()}
+            self.embeddings = w  # read row by row from the memory map
+            # each layer's matrices in memory, transposed for x @ W, query/key/value fused
+            self.blocks = [_Layer.read(w, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
+            self.heads = int(config["num_attention_heads"])
+            positions = int(config["max_position_embeddings"])
+            for name in ("word_embeddings", "position_embeddings", "LayerNorm"):
+                assert any(k.startswith(f"embeddings.{name}") for k in w), f"no embeddings.{name}"
+        except (StopIteration, KeyError, ValueError, AssertionError) as e:
+            raise ModelError(
+                f"{folder} is not an encoder this module reads ({type(e).__name__}: {str(e)[:200]}): "
+                "its token features are left out"
+            ) from None
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         # XLM-RoBERTa counts positions from pad_token_id + 1; BERT from 0
         self.position_offset = int(config["pad_token_id"]) + 1 if config.get("model_type") == "xlm-roberta" else 0
+        # as sentence-transformers truncates: its max_seq_length, within the position table
+        self.max_tokens = min(MAX_TOKENS, positions - self.position_offset)
+        try:
+            bert = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+            self.max_tokens = min(self.max_tokens, int(bert.get("max_seq_length") or MAX_TOKENS))
+        except (OSError, ValueError, TypeError):
+            pass
         try:
             st = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
             self.prompts = {k: str(v) for k, v in (st.get("prompts") or {}).items()}
@@ -196,13 +215,15 @@ class TokenEncoder:
     def hidden(self, token_ids: Sequence[int]) -> np.ndarray:
         """Last-layer states (n, dim) of one sequence of token ids, specials included."""
         w = self.embeddings
-        ids = np.asarray(token_ids[:MAX_TOKENS], dtype=np.int64)
+        ids = np.asarray(list(token_ids), dtype=np.int64)
+        if len(ids) > self.max_tokens:
+            # truncated as the tokenizer would: the closing special token stays last
+            ids = np.concatenate([ids[: self.max_tokens - 1], ids[-1:]])
         pos = np.arange(len(ids)) + self.position_offset
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][pos]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        ).astype(np.float32)
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][pos]
+        if "embeddings.token_type_embeddings.weight" in w:
+            x = x + w["embeddings.token_type_embeddings.weight"][0]
+        x = x.astype(np.float32)
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         n, dim = x.shape
         h, d = self.heads, dim // self.heads
@@ -234,13 +255,16 @@ class TokenEncoder:
                 return hit
         enc = self.tokenizer.encode(text)
         states = self.hidden(enc.ids)
+        # positions with their own state: all, or, for a truncated text, those
+        # before the closing special token that ``hidden`` kept last
+        within = len(states) if len(states) == len(enc.ids) else len(states) - 1
         keep, pieces = [], []
         prompt = next((p for p in self.prompts.values() if p and text.startswith(p)), "")
         for i, (piece, (_, end), special) in enumerate(
             zip(enc.tokens, enc.offsets, enc.special_tokens_mask, strict=True)
         ):
             word = piece.replace("\u2581", "")
-            if special or i >= len(states) or not word or all(c in _PUNCT for c in word) or end <= len(prompt):
+            if special or i >= within or not word or all(c in _PUNCT for c in word) or end <= len(prompt):
                 continue
             keep.append(i)
             pieces.append(word)

@@ -87,8 +87,9 @@ class Answer:
     hits: tuple[Hit, ...] = field(default=(), repr=False)  # what retrieval returned
     timings_ms: dict[str, float] = field(default_factory=dict)
     notice: str | None = None  # e.g. "index rebuilt", "LLM unavailable"
-    # Calibrated probability that the cited (or, for an abstention, the best)
-    # sentences hold the answer (bot/confidence.py); None when not assessed.
+    # Calibrated probability that the sentences the extractive engine quotes (or
+    # would quote, for an abstention) hold the answer (bot/confidence.py); an LLM
+    # answer gets the same number, not one for its own citations. None when not assessed.
     confidence: float | None = None
     # Calibrated probability that the article answers the question at all: what
     # the decision to answer or say "not found" reads; None when not assessed.

@@ -132,7 +132,7 @@ def timing_line(answer: Answer) -> str:
     t = answer.timings_ms
     bits = [f"engine: {answer.engine}"]
     if answer.confidence is not None:
-        # the calibrated probability that what is cited holds the answer
+        # the calibrated probability that the best sentence(s) hold the answer
         bits.append(f"confidence {answer.confidence:.0%}")
     if answer.answerable is not None:
         # the calibrated probability that the article answers at all: what the decision reads
@@ -204,13 +204,24 @@ class Warmup:
         """Queue a warm-up of ``article`` (default: the first one); the first call starts the worker.
         ``once``: only if nothing was ever queued (every page load asks)."""
         with self._lock:
-            if self.state == "unavailable" or (once and self._thread is not None):
+            if once and self._thread is not None:
+                return
+            # the article's token vectors, for the confidence, on their own thread:
+            # quick (~25 ms a sentence), and wanted whether or not the LLM loads
+            threading.Thread(target=self._read_tokens, args=(article,), name="tokens", daemon=True).start()
+            if self.state == "unavailable":
                 return
             self.state = "loading"
             self._jobs.put(article)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="warmup", daemon=True)
                 self._thread.start()
+
+    def _read_tokens(self, article: str | None) -> None:
+        try:
+            self.bot.read_tokens(article)
+        except Exception:  # noqa: BLE001 - a head start only: questions compute what is missing
+            pass
 
     @property
     def loading(self) -> bool:

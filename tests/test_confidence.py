@@ -280,7 +280,7 @@ def test_operating_point_refuses_only_what_scores_strictly_below_it():
     assert operating_point(rows + small, probs + [0.01] * (n - 1), limit=0.05) == 0.2
 
 
-def test_warm_reads_the_articles_sentence_tokens_letting_questions_go_first(settings):
+def test_the_articles_sentence_tokens_are_read_ahead(settings):
     from bot.tokens import Tokens
 
     read: list[tuple[str, str]] = []
@@ -290,13 +290,12 @@ def test_warm_reads_the_articles_sentence_tokens_letting_questions_go_first(sett
             read.append((kind, text))
             return Tokens(("x",), np.ones((1, 4), dtype=np.float16) / 2)
 
-    paused: list[int] = []
-    bot = Bot(settings, embedder=TokenEmbedder(), llm=FakeLLM(settings, [""]))  # type: ignore[arg-type]
-    bot.warm(pause=lambda: paused.append(len(read)))
+    bot = Bot(settings, embedder=TokenEmbedder())  # type: ignore[arg-type]
     lo, hi = bot.index.ranges[bot.index.article_ids[0]]
     texts = [s.text for s in bot.index.sentences[lo:hi]]
-    assert read == [("passage", t) for t in texts]
-    assert paused[: len(texts)] == list(range(len(texts)))  # a pause before each sentence
+    assert bot.read_tokens() == len(texts) and read == [("passage", t) for t in texts]
     # and a question then reads its features from them
     a = bot.ask(Q, engine="extractive")
     assert ("query", Q) in read and a.confidence is not None
+    # a model without token vectors: nothing to read
+    assert Bot(settings, embedder=FakeEmbedder()).read_tokens() == 0

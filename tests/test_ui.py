@@ -236,3 +236,26 @@ def test_the_confidence_is_shown_next_to_the_engine():
     assert line.startswith("engine: extractive · confidence 83% · answerable 91%")
     bare = timing_line(Answer("q", "x", "extractive", True, "fr"))
     assert "confidence" not in bare and "answerable" not in bare
+
+
+def test_starting_a_warm_up_reads_the_articles_token_vectors_even_without_an_llm(ui_bot):
+    import threading
+
+    from bot.ui import Warmup
+
+    class Reader(SlowWarm):
+        def __init__(self, bot):
+            super().__init__(bot, 0.0)
+            self.articles: list[str | None] = []
+            self.done = threading.Event()
+
+        def read_tokens(self, article=None):
+            self.articles.append(article)
+            self.done.set()
+            return 1
+
+    bot = Reader(ui_bot)
+    warmup = Warmup(bot)  # type: ignore[arg-type]
+    warmup.state = "unavailable"  # the LLM failed to load: the confidence still wants the vectors
+    warmup.start("other")
+    assert bot.done.wait(5) and bot.articles == ["other"]
