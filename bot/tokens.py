@@ -248,16 +248,20 @@ class TokenEncoder:
     def encode(self, text: str) -> Tokens:
         """The content tokens of ``text`` (prompt, specials and punctuation left out), cached."""
         text = unicodedata.normalize("NFC", text)
-        with self._lock:
-            hit = self._cache.get(text)
-            if hit is not None:
-                self._cache.move_to_end(text)
-                return hit
+        hit = self.cached(text)
+        if hit is not None:
+            return hit
+        tokens = self.select(text, self.hidden(self.tokenizer.encode(text).ids))
+        self.adopt({text: tokens})
+        return tokens
+
+    def select(self, text: str, states: np.ndarray) -> Tokens:
+        """``text``'s content tokens from its last-layer ``states`` (one row per
+        token id, specials included, as ``hidden`` or sentence-transformers give them)."""
         enc = self.tokenizer.encode(text)
-        states = self.hidden(enc.ids)
         # positions with their own state: all, or, for a truncated text, those
-        # before the closing special token that ``hidden`` kept last
-        within = len(states) if len(states) == len(enc.ids) else len(states) - 1
+        # before the closing special token kept last
+        within = len(enc.ids) if len(states) == len(enc.ids) else len(states) - 1
         keep, pieces = [], []
         prompt = next((p for p in self.prompts.values() if p and text.startswith(p)), "")
         for i, (piece, (_, end), special) in enumerate(
@@ -268,14 +272,27 @@ class TokenEncoder:
                 continue
             keep.append(i)
             pieces.append(word)
-        v = states[keep]
+        v = np.asarray(states, dtype=np.float32)[keep]
         v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
-        tokens = Tokens(tuple(pieces), v.astype(np.float16))
+        return Tokens(tuple(pieces), v.astype(np.float16))
+
+    def cached(self, text: str) -> Tokens | None:
+        """The token states kept for ``text`` (NFC, prompt included), if any."""
         with self._lock:
-            self._cache[text] = tokens
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+            return hit
+
+    def adopt(self, states: dict[str, Tokens]) -> None:
+        """Keep token states computed elsewhere (read from bot/token_store.py's
+        files, or taken from sentence-transformers' forward pass at index time)."""
+        with self._lock:
+            for text, tokens in states.items():
+                self._cache[text] = tokens
+                self._cache.move_to_end(text)
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        return tokens
 
 
 def token_match(question: Tokens, sentences: Sequence[Tokens]) -> dict[str, float]:
