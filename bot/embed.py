@@ -179,7 +179,7 @@ class SentenceTransformerEmbedder:
         """Every text's token states as a passage (bot/tokens.py), or None when the
         model gives none. Texts not cached are computed in one batched pass of
         sentence-transformers when it is already loaded (as after embedding an
-        article: ~4x faster than the numpy pass), else one by one in numpy, so
+        article: twice as fast as the numpy pass), else one by one in numpy, so
         that asking never loads torch."""
         enc = self._encoder()
         if enc is None:
