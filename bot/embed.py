@@ -187,23 +187,27 @@ class SentenceTransformerEmbedder:
         prompt = enc.prompts.get("passage", "")
         keys = [prompt + unicodedata.normalize("NFC", t) for t in texts]
         todo = [k for k in dict.fromkeys(keys) if enc.cached(k) is None]
+        states: dict[str, Tokens] = {}
         if todo and self._model is not None:
             # the prompt is in the keys already: none added here
             outputs = self._model.encode(todo, prompt="", batch_size=32, output_value=None)
-            states = {}
             for key, out in zip(todo, outputs, strict=True):
                 n = int(out["attention_mask"].sum())
-                states[key] = enc.select(key, out["token_embeddings"][:n].float().numpy())
+                # the rows must be the tokens the numpy encoder reads, or the text goes through it instead
+                if enc.truncated_ids(key) == out["input_ids"][:n].tolist():
+                    states[key] = enc.select(key, out["token_embeddings"][:n].float().numpy())
             enc.adopt(states)
-        return [enc.encode(k) for k in keys]
+        return [states.get(k) or enc.encode(k) for k in keys]
 
-    def adopt_passage_tokens(self, texts: Sequence[str], tokens: Sequence[Tokens]) -> None:
-        """Keep passages' token states read back from disk (bot/token_store.py)."""
+    def adopt_passage_tokens(self, texts: Sequence[str], tokens: Sequence[Tokens]) -> bool:
+        """Keep passages' token states read back from disk (bot/token_store.py);
+        False when the model gives none (they would not be read)."""
         enc = self._encoder()
         if enc is None:
-            return
+            return False
         prompt = enc.prompts.get("passage", "")
         enc.adopt({prompt + unicodedata.normalize("NFC", t): v for t, v in zip(texts, tokens, strict=True)})
+        return True
 
     def forget_tokens(self, kind: str | None = None) -> None:
         """Drop the cached token states, all or one ``kind``'s (benchmarks time a question never

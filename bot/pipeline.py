@@ -38,12 +38,16 @@ from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .slot import Slot
 from .tokens import CACHE_SIZE as TOKEN_CACHE_SIZE
+from .tokens import VERSION as TOKENS_VERSION
 from .types import Answer, Citation, Hit, Sentence
 from .verify import Verification, Verifier, check_input
 
 ENGINES = ("auto", "llm", "extractive")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 History = Sequence[Sequence[str]]
+
+
+log = logging.getLogger(__name__)
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -199,8 +203,8 @@ class Bot:
         index, info = library.add_article(
             self.settings, self.embedder, data, name or "the pasted text", article_id, title, progress
         )
+        self._store_tokens(index, [info.id])  # outside the lock: questions go on meanwhile
         with self._lock:
-            self._store_tokens(index, [info.id])
             self._use(index)
         return info
 
@@ -525,7 +529,8 @@ class Bot:
 
     def _token_path(self, index: SentenceIndex, article_id: str) -> Path:
         sha = index.manifest["articles"][article_id]["sha256"]
-        return token_store.store_path(self.settings.index, self.embedder.model_id, sha)
+        model = f"{self.embedder.model_id}|tokens-v{TOKENS_VERSION}"
+        return token_store.store_path(self.settings.index, model, sha)
 
     def _store_tokens(self, index: SentenceIndex, article_ids: list[str], prune: bool = False) -> int:
         """Compute the articles' sentences' token states (from the embedding
@@ -538,15 +543,18 @@ class Bot:
         for article_id in article_ids:
             lo, hi = index.ranges[article_id]
             texts = [s.text for s in index.sentences[lo:hi]]
-            tokens = compute(texts[:TOKEN_CACHE_SIZE])
-            if tokens is None:
-                return 0
+            try:
+                tokens = compute(texts[:TOKEN_CACHE_SIZE])
+            except Exception as e:  # a model error: the index itself is fine, the states come per process
+                log.warning("token states of %s not computed (%s: %s)", article_id, type(e).__name__, e)
+                continue
+            if tokens is None:  # a model without token states
+                break
+            done += len(tokens)
             try:
                 token_store.save(self._token_path(index, article_id), texts[: len(tokens)], tokens)
-            except OSError as e:  # a read-only index folder: the states are computed per process, as before
-                logging.getLogger(__name__).warning("token states not written (%s): they are computed per process", e)
-            self._token_files[article_id] = True
-            done += len(tokens)
+            except OSError as e:  # a read-only index folder: computed per process, as before
+                log.warning("token states of %s not written (%s): computed per process", article_id, e)
         if prune:
             keep = {self._token_path(index, a) for a in index.article_ids}
             token_store.prune(self.settings.index, keep)
@@ -554,8 +562,9 @@ class Bot:
 
     def _read_token_file(self, index: SentenceIndex, article_id: str) -> bool:
         """Adopt an article's token states from its file, once per loaded index."""
-        if article_id in self._token_files:
-            return self._token_files[article_id]
+        tried = self._token_files  # one dict throughout: _use and forget_tokens swap in a new one
+        if article_id in tried:
+            return tried.get(article_id, False)
         adopt = getattr(self.embedder, "adopt_passage_tokens", None)
         if adopt is None or article_id not in index.ranges:
             return False
@@ -565,8 +574,8 @@ class Bot:
         # the name holds the article's checksum; the texts are compared anyway (a splitter change)
         ok = stored is not None and stored[0] == texts[: len(stored[0])]
         if stored is not None and ok:
-            adopt(*stored)
-        self._token_files[article_id] = ok  # tried once per loaded index, found or not
+            ok = bool(adopt(*stored))
+        tried[article_id] = ok  # tried once per loaded index, found or not
         return ok
 
     def _check_restored(self, article_id: str, sections: list[tuple[str, list[Sentence]]]) -> None:

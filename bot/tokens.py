@@ -43,6 +43,9 @@ from .errors import ModelError
 _PUNCT = set(".,;:!?«»\"'()[]{}-–—’‘“”…/")
 MAX_TOKENS = 512  # at most, as sentence-transformers reads a text (less if the model says so)
 CACHE_SIZE = 1024  # sentences whose token states are kept (float16, ~30 KB each)
+# Bumped with any change to what a text's token states are (the forward pass,
+# truncation, which tokens count): stored states (bot/token_store.py) carry it in their name.
+VERSION = 1
 FEATURES = ("tok_mean", "tok_min", "tok_low2", "tok_q25")
 
 
@@ -211,6 +214,11 @@ class TokenEncoder:
     @classmethod
     def load(cls, folder: Path) -> TokenEncoder:
         return cls(folder)
+
+    def truncated_ids(self, text: str) -> list[int]:
+        """``text``'s token ids as the forward pass reads them (cut as ``hidden`` cuts)."""
+        ids = list(self.tokenizer.encode(text).ids)
+        return ids if len(ids) <= self.max_tokens else [*ids[: self.max_tokens - 1], ids[-1]]
 
     def hidden(self, token_ids: Sequence[int]) -> np.ndarray:
         """Last-layer states (n, dim) of one sequence of token ids, specials included."""

@@ -98,7 +98,7 @@ def test_the_file_is_a_safetensors_file_any_reader_opens(tmp_path: Path):
 
 def test_save_refuses_texts_and_states_that_do_not_pair():
     with pytest.raises(ValueError, match="2 texts but 1"):
-        store.save(Path("unused.npz"), ["a", "b"], [_tokens("a")])
+        store.save(Path("unused" + store.SUFFIX), ["a", "b"], [_tokens("a")])
 
 
 def test_prune_keeps_the_listed_files_and_a_writer_s_temporary_one(tmp_path: Path):
@@ -155,7 +155,7 @@ def test_the_next_process_reads_the_states_the_build_wrote(settings):
 def test_a_damaged_file_is_computed_again_and_rewritten(settings, caplog: pytest.LogCaptureFixture):
     Bot(settings, embedder=TokenFakeEmbedder()).ensure_index()  # type: ignore[arg-type]
     (path,) = _files(settings)
-    path.write_bytes(b"not a zip")
+    path.write_bytes(b"not a safetensors file")
     bot = Bot(settings, embedder=TokenFakeEmbedder())  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING):
         a = bot.ask(Q)  # the question is answered all the same
@@ -186,6 +186,31 @@ def test_added_and_removed_articles_keep_their_files_in_step(settings):
     assert len(_files(settings)) == 1
 
 
+def test_states_written_by_another_version_of_the_token_code_are_not_read(settings, monkeypatch):
+    Bot(settings, embedder=TokenFakeEmbedder()).ensure_index()  # type: ignore[arg-type]
+    (before,) = _files(settings)
+    monkeypatch.setattr("bot.pipeline.TOKENS_VERSION", 999)
+    bot = Bot(settings, embedder=TokenFakeEmbedder())  # type: ignore[arg-type]
+    bot.ask(Q)
+    assert any(c.startswith("passage: ") for c in bot.embedder.computed)  # type: ignore[attr-defined]
+    bot.build()  # the rebuild writes this version's file and prunes the other
+    (after,) = _files(settings)
+    assert after != before
+
+
+def test_a_model_error_in_the_token_pass_leaves_the_index_and_the_add_working(settings, caplog):
+    class Failing(TokenFakeEmbedder):
+        def passage_tokens(self, texts: Sequence[str]) -> list[Tokens]:
+            raise RuntimeError("out of memory")
+
+    bot = Bot(settings, embedder=Failing())  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING):
+        bot.ensure_index()
+        info = bot.add_article(b"The harbour bridge reopened on Monday. It had been closed for a year.", "b.txt")
+    assert "out of memory" in caplog.text and not _files(settings)
+    assert info.id in bot.index.article_ids and bot.ask(Q).answer
+
+
 def test_an_embedder_without_token_methods_writes_nothing(settings):
     bot = Bot(settings, embedder=FakeEmbedder())
     bot.ask(Q)
@@ -207,6 +232,19 @@ def test_the_real_model_s_stored_states_match_the_numpy_pass(real_settings, tmp_
         assert mine is not None and mine.pieces == tokens.pieces
         # float16 storage: one unit in the last place at most
         assert np.abs(mine.vectors.astype(np.float32) - tokens.vectors.astype(np.float32)).max() < 2e-3
+
+    # rows of sentence-transformers that are not the numpy encoder's tokens are not taken
+    loaded = SentenceTransformerEmbedder(settings)
+    loaded.embed_passages(texts[:1])  # sentence-transformers loaded, as after indexing
+    enc = loaded._encoder()
+    assert enc is not None
+    seen: list[int] = []
+    forward = enc.hidden
+    enc.hidden = lambda ids: seen.append(len(ids)) or forward(ids)  # type: ignore[method-assign]
+    assert loaded.passage_tokens(texts[:2]) is not None and seen == []  # the batched pass
+    loaded.forget_tokens()
+    enc.truncated_ids = lambda text: []  # type: ignore[method-assign]
+    assert loaded.passage_tokens(texts[:2]) is not None and len(seen) == 2  # each through numpy
 
     # a new process: only the question goes through the numpy encoder
     bot = Bot(settings)
