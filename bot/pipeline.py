@@ -11,7 +11,6 @@ changed since it was built.
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import library, token_store
+from . import library
 from .backends import GenerationStats, LLMBackend, make_backend
 from .confidence import Calibration, assess
 from .config import Settings
@@ -37,17 +36,14 @@ from .lang import detect
 from .prompts import ABSTAIN, Prompts
 from .retrieve import Retrieval, Retriever
 from .slot import Slot
+from .token_store import TokenFiles
 from .tokens import CACHE_SIZE as TOKEN_CACHE_SIZE
-from .tokens import VERSION as TOKENS_VERSION
 from .types import Answer, Citation, Hit, Sentence
 from .verify import Verification, Verifier, check_input
 
 ENGINES = ("auto", "llm", "extractive")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 History = Sequence[Sequence[str]]
-
-
-log = logging.getLogger(__name__)
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -116,8 +112,7 @@ class Bot:
         self.last_context: str | None = None  # and what it read (bot/context.py)
         self._warm: set[str] = set()  # long articles' sections in the LLM's cache (bot/context.py)
         self.slot = Slot()  # what the LLM's slot holds, so that the cache restores those sections (bot/slot.py)
-        # articles whose token file was tried since the index was loaded, and whether it was read (bot/token_store.py)
-        self._token_files: dict[str, bool] = {}
+        self.token_files = TokenFiles(self.settings.index, self.embedder)  # bot/token_store.py
 
     # -- index -----------------------------------------------------------
     def status(self) -> Status:
@@ -127,12 +122,12 @@ class Bot:
         """(Re)build the index from the articles folder."""
         with self._lock:
             index, self.warnings = library.rebuild(self.settings, self.embedder, progress)
-            self._store_tokens(index, index.article_ids, prune=True)
+            self.token_files.write(index, index.article_ids, prune_others=True)
             return self._use(index)
 
     def _use(self, index: SentenceIndex) -> SentenceIndex:
         self._index = index
-        self._token_files = {}
+        self.token_files.reset()
         self._retriever = Retriever(index, self.embedder)
         self._seen = self._signature()
         return index
@@ -203,7 +198,7 @@ class Bot:
         index, info = library.add_article(
             self.settings, self.embedder, data, name or "the pasted text", article_id, title, progress
         )
-        self._store_tokens(index, [info.id])  # outside the lock: questions go on meanwhile
+        self.token_files.write(index, [info.id])  # outside the lock: questions go on meanwhile
         with self._lock:
             self._use(index)
         return info
@@ -213,7 +208,7 @@ class Bot:
         self.ensure_index()
         with self._lock:
             index, info = library.remove_article(self.settings, self.embedder.model_id, article_id)
-            self._store_tokens(index, [], prune=True)
+            self.token_files.write(index, [], prune_others=True)
             self._use(index)
         return info
 
@@ -276,7 +271,7 @@ class Bot:
         lang = detect(q, hint=_history_lang(history))
         found = self._retriever.search(q, top_k or self.settings.top_k, article, history, lang=lang)
         for article_id in dict.fromkeys(h.sentence.article_id for h in found.hits):
-            self._read_token_file(self._retriever.index, article_id)
+            self.token_files.read(self._retriever.index, article_id)
         _, judged = assess(q, found, self.calibration)
         confidence = judged.confidence if judged else None
         unsure = judged is not None and not self.calibration.answers(judged, self.settings.min_confidence)
@@ -504,10 +499,10 @@ class Bot:
         if article_id not in index.ranges:
             return 0
         lo, hi = index.ranges[article_id]
-        if self._read_token_file(index, article_id):
+        if self.token_files.read(index, article_id):
             return min(hi - lo, TOKEN_CACHE_SIZE)
         if hasattr(self.embedder, "passage_tokens"):
-            return self._store_tokens(index, [article_id])
+            return self.token_files.write(index, [article_id])
         # an embedder with the one-text method only: read ahead, nothing written
         tokens = getattr(self.embedder, "token_states", None)
         if tokens is None:
@@ -525,58 +520,7 @@ class Bot:
         forget = getattr(self.embedder, "forget_tokens", None)
         if forget is not None:
             forget()
-        self._token_files = {}
-
-    def _token_path(self, index: SentenceIndex, article_id: str) -> Path:
-        sha = index.manifest["articles"][article_id]["sha256"]
-        model = f"{self.embedder.model_id}|tokens-v{TOKENS_VERSION}"
-        return token_store.store_path(self.settings.index, model, sha)
-
-    def _store_tokens(self, index: SentenceIndex, article_ids: list[str], prune: bool = False) -> int:
-        """Compute the articles' sentences' token states (from the embedding
-        model's forward pass when it is loaded, as after indexing) and write
-        them beside the index, so that no process computes them again."""
-        compute = getattr(self.embedder, "passage_tokens", None)
-        if compute is None:
-            return 0
-        done = 0
-        for article_id in article_ids:
-            lo, hi = index.ranges[article_id]
-            texts = [s.text for s in index.sentences[lo:hi]]
-            try:
-                tokens = compute(texts[:TOKEN_CACHE_SIZE])
-            except Exception as e:  # a model error: the index itself is fine, the states come per process
-                log.warning("token states of %s not computed (%s: %s)", article_id, type(e).__name__, e)
-                continue
-            if tokens is None:  # a model without token states
-                break
-            done += len(tokens)
-            try:
-                token_store.save(self._token_path(index, article_id), texts[: len(tokens)], tokens)
-            except OSError as e:  # a read-only index folder: computed per process, as before
-                log.warning("token states of %s not written (%s): computed per process", article_id, e)
-        if prune:
-            keep = {self._token_path(index, a) for a in index.article_ids}
-            token_store.prune(self.settings.index, keep)
-        return done
-
-    def _read_token_file(self, index: SentenceIndex, article_id: str) -> bool:
-        """Adopt an article's token states from its file, once per loaded index."""
-        tried = self._token_files  # one dict throughout: _use and forget_tokens swap in a new one
-        if article_id in tried:
-            return tried.get(article_id, False)
-        adopt = getattr(self.embedder, "adopt_passage_tokens", None)
-        if adopt is None or article_id not in index.ranges:
-            return False
-        stored = token_store.load(self._token_path(index, article_id))
-        lo, hi = index.ranges[article_id]
-        texts = [s.text for s in index.sentences[lo:hi]]
-        # the name holds the article's checksum; the texts are compared anyway (a splitter change)
-        ok = stored is not None and stored[0] == texts[: len(stored[0])]
-        if stored is not None and ok:
-            ok = bool(adopt(*stored))
-        tried[article_id] = ok  # tried once per loaded index, found or not
-        return ok
+        self.token_files.reset()
 
     def _check_restored(self, article_id: str, sections: list[tuple[str, list[Sentence]]]) -> None:
         """Ask for the first section again: restored from the host-memory cache it

@@ -1,8 +1,10 @@
 """An article's sentences' token states on disk, so that no process computes them twice.
 
-    >>> path = store_path(Path("index"), embedder.model_id, article_sha256)
-    >>> save(path, texts, tokens)         # at index time, beside the FAISS files
-    >>> load(path)                        # texts and tokens, or None: then they are computed
+    >>> files = TokenFiles(Path("index"), embedder)   # what the bot holds (bot/pipeline.py)
+    >>> files.write(index, ["article-id"])             # when an article is embedded
+    >>> files.read(index, "article-id")                # once per loaded index: True when adopted
+
+    >>> save(path, texts, tokens); load(path)          # the file itself: (texts, tokens) or None
 
 Why. The confidence reads the token states of the sentences it quotes
 (bot/tokens.py): ~25 ms a sentence in numpy, so a process's first question on
@@ -13,8 +15,9 @@ when the article is embedded (from sentence-transformers' own forward pass,
 bot/embed.py's ``passage_tokens``), and read back in a few milliseconds.
 
 Why not in the index's manifest. The file is a cache, not a source of truth:
-its name holds the article's checksum and the model's, so an edited article or
-another model never reads a stale file, and a file that is missing or damaged
+its name holds the article's checksum, the model's and the token code's
+version (tokens.VERSION), so an edited article, another model or other token
+rules never read a stale file, and a file that is missing or damaged
 costs only the time to compute it again (a warning, never a failed question).
 It is a safetensors file (one float16 tensor of every content token's vector;
 the texts, pieces and counts as JSON in its metadata), read with ``struct``,
@@ -31,10 +34,15 @@ import struct
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .tokens import Tokens
+from .tokens import CACHE_SIZE, Tokens
+from .tokens import VERSION as TOKENS_VERSION
+
+if TYPE_CHECKING:
+    from .index import SentenceIndex
 
 FOLDER = "tokens"  # under the index folder
 SUFFIX = ".safetensors"
@@ -116,4 +124,75 @@ def prune(index_folder: Path, keep: set[Path]) -> None:
             p.unlink(missing_ok=True)
 
 
-__all__ = ["load", "prune", "save", "store_path"]
+class TokenFiles:
+    """An index's token files as the bot uses them: written when articles are
+    embedded, read once per loaded index, pruned with their articles.
+
+    The embedder gives ``passage_tokens(texts)`` and ``adopt_passage_tokens(texts,
+    tokens)`` (bot/embed.py); one without them (a test's fake, the calibration's
+    cached embedder) writes and reads nothing.
+    """
+
+    def __init__(self, folder: Path, embedder: Any) -> None:
+        self.folder = folder
+        self.embedder = embedder
+        # articles whose file was tried since the index was loaded, and whether it was read
+        self._tried: dict[str, bool] = {}
+
+    def reset(self) -> None:
+        """Read the files again (a new index was loaded, or every state was forgotten)."""
+        self._tried = {}
+
+    def path(self, index: SentenceIndex, article_id: str) -> Path:
+        sha = index.manifest["articles"][article_id]["sha256"]
+        return store_path(self.folder, f"{self.embedder.model_id}|tokens-v{TOKENS_VERSION}", sha)
+
+    def write(self, index: SentenceIndex, article_ids: Sequence[str], prune_others: bool = False) -> int:
+        """Compute the articles' sentences' token states (from the embedding
+        model's forward pass when it is loaded, as after indexing) and write
+        them, so that no process computes them again; with ``prune_others``,
+        remove the files of articles no longer in ``index``. Returns how many
+        sentences' states are in memory now."""
+        compute = getattr(self.embedder, "passage_tokens", None)
+        if compute is None:
+            return 0
+        done = 0
+        for article_id in article_ids:
+            lo, hi = index.ranges[article_id]
+            texts = [s.text for s in index.sentences[lo:hi]][:CACHE_SIZE]
+            try:
+                tokens = compute(texts)
+            except Exception as e:  # a model error: the index itself is fine, the states come per process
+                log.warning("token states of %s not computed (%s: %s)", article_id, type(e).__name__, e)
+                continue
+            if tokens is None:  # a model without token states
+                break
+            done += len(tokens)
+            try:
+                save(self.path(index, article_id), texts, tokens)
+            except OSError as e:  # a read-only index folder: computed per process, as before
+                log.warning("token states of %s not written (%s): computed per process", article_id, e)
+        if prune_others:
+            prune(self.folder, {self.path(index, a) for a in index.article_ids})
+        return done
+
+    def read(self, index: SentenceIndex, article_id: str) -> bool:
+        """Adopt an article's token states from its file, once per loaded index."""
+        tried = self._tried  # one dict throughout: reset() swaps in a new one
+        if article_id in tried:
+            return tried.get(article_id, False)
+        adopt = getattr(self.embedder, "adopt_passage_tokens", None)
+        if adopt is None or article_id not in index.ranges:
+            return False
+        stored = load(self.path(index, article_id))
+        lo, hi = index.ranges[article_id]
+        texts = [s.text for s in index.sentences[lo:hi]]
+        # the name holds the article's checksum; the texts are compared anyway (a splitter change)
+        ok = stored is not None and stored[0] == texts[: len(stored[0])]
+        if stored is not None and ok:
+            ok = bool(adopt(*stored))
+        tried[article_id] = ok  # tried once per loaded index, found or not
+        return ok
+
+
+__all__ = ["TokenFiles", "load", "prune", "save", "store_path"]

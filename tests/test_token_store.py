@@ -189,7 +189,7 @@ def test_added_and_removed_articles_keep_their_files_in_step(settings):
 def test_states_written_by_another_version_of_the_token_code_are_not_read(settings, monkeypatch):
     Bot(settings, embedder=TokenFakeEmbedder()).ensure_index()  # type: ignore[arg-type]
     (before,) = _files(settings)
-    monkeypatch.setattr("bot.pipeline.TOKENS_VERSION", 999)
+    monkeypatch.setattr("bot.token_store.TOKENS_VERSION", 999)
     bot = Bot(settings, embedder=TokenFakeEmbedder())  # type: ignore[arg-type]
     bot.ask(Q)
     assert any(c.startswith("passage: ") for c in bot.embedder.computed)  # type: ignore[attr-defined]
