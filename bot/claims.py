@@ -29,7 +29,8 @@ _TOKEN = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*\.?|[«»\"“”]", re.UNICODE)
 # of a sentence is not a name.
 FUNCTION_WORDS = _CITE_STOPWORDS | set(
     """
-    selon d'après apres après pour ainsi alors enfin cependant toutefois pourtant néanmoins oui non si c'est
+    selon d'après apres après parce puisque lorsque pour ainsi alors enfin cependant toutefois pourtant néanmoins
+    oui non si c'est
     c'était ce cela ceci celui celle ceux celles lui eux leur elle il ils elles on nous vous moi toi mais
     dans depuis auparavant environ quelque quelques certains certaines plusieurs chaque aucun aucune
     lors le la les un une des du de d' l' au aux cet cette ces son sa ses mon ma mes notre nos votre vos
@@ -116,6 +117,8 @@ def names(text: str, common: set[str] | frozenset[str] = frozenset()) -> list[Me
 
     def close() -> None:
         words = tuple(w for w, _, _ in run if w.lower() not in TITLES and w.lower() not in CONNECTORS)
+        if len(words) == 1 and fold(words[0]) in MONTHS and _is_date(text, run[0][1], run[-1][2]):
+            words = ()  # "on October 28": a date, which the number and month checks read
         if words:
             out.append(Mention(text[run[0][1] : run[-1][2]], words, run[0][1], run[-1][2]))
         run.clear()
@@ -173,6 +176,11 @@ def names(text: str, common: set[str] | frozenset[str] = frozenset()) -> list[Me
             sentence_start = True
     close()
     return out
+
+
+def _is_date(text: str, start: int, end: int) -> bool:
+    """A month name with its day beside it ("October 28", "le 28 octobre"): not "Theresa May"."""
+    return bool(re.match(r"\s*\d", text[end:]) or re.search(r"\d\s*$", text[:start]))
 
 
 def content_words(text: str) -> list[str]:
@@ -295,6 +303,9 @@ class Negation:
     words: tuple[str, ...]
 
 
+_ZERO_ANSWER = re.compile(r"^\W*(?:none|aucune?|zero|zéro)\s*[:,;.–—-]", re.IGNORECASE)
+
+
 def negations(text: str) -> list[Negation]:
     """Negated predicates: "n'a pas confirmé" -> confirme; "no new restrictions" -> new, restrictions.
 
@@ -302,7 +313,8 @@ def negations(text: str) -> list[Negation]:
     """
     words = [fold(w) for w, _, _ in tokens(text) if w not in '«»"“”']
     out: list[Negation] = []
-    i = 0
+    # "None: Kyiv would face no new restrictions": the answer to a how-many question, not a negation
+    i = 1 if _ZERO_ANSWER.match(text) else 0
     while i < len(words):
         w = words[i]
         if w in ("ne", "n'") or (w.startswith("n'") and len(w) > 2):

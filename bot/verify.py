@@ -55,7 +55,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import claims, places
+from . import claims, places, roles
 from .answer_types import asks_quantity, asks_time, has_count, has_time
 from .cite import citations_in, content_words, fold, is_abstention, split_claims
 from .types import Sentence
@@ -227,11 +227,13 @@ class Verifier:
             evidence = " ".join(by_n[n] for n in valid)
             context = self._context(valid, by_n, common)
             self._numbers(i, text, evidence, question, reasons)
+            lent = self._titles(text, valid, by_n, facts)
             self._names(
-                i, text, valid, evidence, context, question, common, cross, article_names, reasons, notes, pending
+                i, text, valid, evidence, context, question, common, cross, article_names, lent, reasons, notes, pending
             )
             self._quotes(i, text, valid, evidence, cross, reasons, pending)
             self._agents(i, text, valid, by_n, common, cross, reasons, notes, pending)
+            self._roles(i, text, valid, by_n, facts, reasons, notes)
             self._polarity(i, text, evidence, reasons)
             self._reason(i, text, valid, evidence, question, cross, reasons, pending)
             overlap = _overlap(text, evidence)
@@ -278,6 +280,7 @@ class Verifier:
         common: set[str],
         cross: bool,
         article_names: tuple[claims.Mention, ...],
+        lent: set[str],
         reasons: list[list[str]],
         notes: list[list[str]],
         pending: list[_Pending],
@@ -305,6 +308,12 @@ class Verifier:
                     runs[-1].append(w)
             for run in (" ".join(r) for r in runs if r):
                 failure = f"{run!r} is not in the cited sentences {where}"
+                # a title the article gives the person this sentence and the cited ones name ("Sabrina
+                # Singh, the Pentagon's spokeswoman, warned … [7]": [5] has « la porte-parole du
+                # Pentagone, Sabrina Singh »); whether the role itself is theirs is Verifier._roles's
+                if lent and all(_word_found(w, lent) for w in run.split(" ")):
+                    notes[i].append(f"{run!r}: in the title the article gives the person named")
+                    continue
                 # a country's name or adjective in the other language or form ("Dutch", « des
                 # Pays-Bas »): a translation, not a similarity (bot/places.py)
                 # a capital for its country where it is not a place ("a appelé Moscou",
@@ -425,6 +434,52 @@ class Verifier:
             reasons[i].append(
                 f"{head.text!r} is only a place in the cited sentences {_cited_label(cited)}, not who acts"
             )
+
+    @staticmethod
+    def _titles(text: str, cited: tuple[int, ...], by_n: dict[int, str], facts: _Facts) -> set[str]:
+        """The names in the titles the article gives the people named both in ``text`` and in the cited
+        sentences (or the sentence they refer back to)."""
+        read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
+        named = _word_set(" ".join(m.text for n in read for m in _people(by_n[n], facts.common)))
+        mine = _word_set(" ".join(m.text for m in _people(claims.strip_citations(text), facts.common)))
+        if not mine:
+            return set()
+        return {w for k, ws in facts.titles.items() if _word_found(k, named) and _word_found(k, mine) for w in ws}
+
+    @staticmethod
+    def _roles(
+        i: int,
+        text: str,
+        cited: tuple[int, ...],
+        by_n: dict[int, str],
+        facts: _Facts,
+        reasons: list[list[str]],
+        notes: list[list[str]],
+    ) -> None:
+        """A role or title the answer gives ("the North Korean general … is Mark Rutte [1]", "Lavrov,
+        Russia's interior minister [10]") must be one the cited sentences give (bot/roles.py), or one
+        the article gives elsewhere to a person they name ("la porte-parole a averti … [7]": [7] has
+        Mme Singh, [5] "la porte-parole du Pentagone, Sabrina Singh")."""
+        said = roles.find(claims.strip_citations(text))
+        if not said:
+            return
+        read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
+        have = [r for n in read for r in roles.find(by_n[n])]
+        named = _word_set(" ".join(m.text for n in read for m in _people(by_n[n], facts.common)))
+        mine = _word_set(" ".join(m.text for m in _people(claims.strip_citations(text), facts.common)))
+        # the holder is the answer's own person when it names one ("Sabrina Singh, the Pentagon's
+        # spokeswoman"), else anyone the cited sentences name
+        holders = [k for k in facts.roles if _word_found(k, named) and (not mine or _word_found(k, mine))]
+        held = [r for k in holders for r in facts.roles[k]]
+        where = _cited_label(cited)
+        for role in said:
+            if any(roles.covers(h, role) for h in have):
+                continue
+            if any(roles.covers(h, role) for h in held):
+                notes[i].append(f"{role.text!r}: a role the article gives {', '.join(holders)} elsewhere")
+                continue
+            given = ", ".join(dict.fromkeys(repr(h.text) for h in have)) or "none"
+            reasons[i].append(f"{role.text!r} is not a role the cited sentences {where} give (theirs: {given})")
 
     @staticmethod
     def _polarity(i: int, text: str, evidence: str, reasons: list[list[str]]) -> None:
@@ -581,13 +636,65 @@ def _shape(answer: str, question: str) -> list[str]:
     out = []
     if claims.asks_yes_no(question) and not claims.says_yes_or_no(text):
         out.append("the question asks yes or no and the answer does not say yes or no first")
-    if asks_quantity(question) and not has_count(text):
+    if asks_quantity(question) and not has_count(text) and not _ZERO.search(fold(text)):
         out.append("the question asks for a quantity and the answer has no number")
+    elif asks_quantity(question):
+        out += _count_elsewhere(text, question)
     if asks_time(question) and not has_time(text):
         out.append("the question asks when and the answer has no time expression")
     if claims.asks_why(question) and not claims.gives_reason(text):
         out.append("the question asks why and the answer gives no reason (no because, to, pour, parce que…)")
     return out
+
+
+# What a how-many question counts: the words after "how many" up to its verb ("How many of
+# the North Korean soldiers | have moved close to Ukraine?", "Combien de soldats nord-coréens |
+# se sont déplacés …"); what it asks of them is the rest.
+_COUNTED = re.compile(
+    r"\b(?:how many|how much|combien d[e'’]?|nombre d[e'’]|number of)\s*(.*?)(?=\s(?:have|has|had|are|is|were|was|"
+    r"did|do|does|will|would|could|can|ont|a|ont-ils|ont-elles|sont|est|etaient|avaient|ete|se|s['’]|y|en)\b|[-?]|$)",
+    re.IGNORECASE,
+)
+# Clauses of an answer joined by a coordinator: "10 000 were sent to Russia | and some have moved
+# near Ukraine". Not commas: "Some 10,000 soldiers, the Pentagon said, were sent …" is one clause.
+# Zero is a count: "How many new restrictions would Kyiv face?" -> "none", "no new restrictions".
+_ZERO = re.compile(r"\b(?:none|no|zero|aucune?|zero|nul(?:le)?|pas (?:un|une) seule?)\b")
+_VAGUE = re.compile(
+    r"\b(?:some|several|a few|few|many|certain|certains|certaines|plusieurs|quelques|quelques-uns|"
+    r"quelques-unes|une partie|part of|a number of|un certain nombre|nombre d)\b"
+)
+_CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|et|mais|tandis que|alors que)\s", re.IGNORECASE)
+
+
+def _count_elsewhere(answer: str, question: str) -> list[str]:
+    """A how-many answer whose number counts something other than what is asked (test t-en-u01: "How
+    many … have moved close to Ukraine?" -> "10,000 … have been sent to the east of Russia and some
+    have moved near Ukraine [5]"): the clause that says what the question asks has no number, and the
+    number is in a clause that says less of it."""
+    m = _COUNTED.search(fold(question))
+    counted = set(content_words(m.group(1))) if m else set()
+    asked = content_words(fold(question)) - counted - {"how", "many", "much", "combien", "nombre", "number"}
+    clauses = [c for c in _CLAUSE.split(answer) if c.strip()]
+    if not asked or len(clauses) < 2:
+        return []
+
+    def says(clause: str) -> int:
+        return sum(any(claims.same_stem(w, a) for a in asked) for w in set(content_words(fold(clause))))
+
+    best = max(says(c) for c in clauses)
+    with_count = [c for c in clauses if has_count(c)]
+    if best == 0 or not with_count or any(says(c) == best for c in with_count):
+        return []
+    asked_in = next(c for c in clauses if says(c) == best)
+    # only when that clause counts vaguely ("some have moved", « certains se sont déplacés »): the
+    # article has no number for what is asked. Without one, "10 000 soldats ont été envoyés et
+    # entraînés en Russie" would fail on a clause that is no clause.
+    if not _VAGUE.search(fold(asked_in)):
+        return []
+    return [
+        f"the question asks how many {_cut(asked_in.strip(), 50)!r}; the answer's number is in "
+        f"{_cut(with_count[0].strip(), 50)!r}, which says something else"
+    ]
 
 
 def _overlap(text: str, evidence: str) -> float | None:
@@ -609,6 +716,10 @@ def _common_words(*texts: str) -> set[str]:
 class _Facts:
     common: frozenset[str]  # words the article writes in lower case
     full_names: tuple[claims.Mention, ...]  # names of two words or more ("Mark Rutte")
+    # the roles the article gives each person, by folded surname: {"singh": (spokesperson,), …}
+    roles: dict[str, tuple[roles.Role, ...]]
+    # the names in those titles, by surname: {"singh": {"pentagone", "sabrina", "singh"}, "lavrov": {"russe", …}}
+    titles: dict[str, frozenset[str]]
 
 
 @lru_cache(maxsize=64)
@@ -616,7 +727,42 @@ def _article_facts(article: tuple[str, ...]) -> _Facts:
     """What every check of an article needs, computed once per article (not per answer)."""
     common = frozenset(_common_words(*article))
     names = tuple(m for t in article for m in claims.names(t, common) if len(m.words) > 1)
-    return _Facts(common, names)
+    held: dict[str, list[roles.Role]] = {}
+    titles: dict[str, set[str]] = {}
+    for k, text in enumerate(article):
+        people = _people(text, common)
+        pairs = roles.holders(text, people)
+        # "Le chef de la diplomatie a également souligné …" names nobody: its role is the
+        # previous sentence's speaker's (the issue's "refers back" rule, as for who speaks)
+        if k and claims.refers_back(text):
+            tied = {id(r) for r, _ in pairs}
+            before = [a.name for a in claims.attributions(article[k - 1], common)]
+            pairs += [(r, m) for r in roles.find(text) if id(r) not in tied for m in _people_in(before)]
+        for role, who in pairs:
+            held.setdefault(fold(who.words[-1]), []).append(role)
+        inside = roles.complements(text, claims.names(text, common))
+        for role, who in pairs:
+            words = _word_set(" ".join(m.text for r, m in inside if r == role))
+            titles.setdefault(fold(who.words[-1]), set()).update(words)
+    return _Facts(common, names, {k: tuple(v) for k, v in held.items()}, {k: frozenset(v) for k, v in titles.items()})
+
+
+def _people(text: str, common: frozenset[str] | set[str]) -> list[claims.Mention]:
+    return _people_in(claims.names(text, common))
+
+
+def _people_in(mentions: Sequence[claims.Mention]) -> list[claims.Mention]:
+    """The names of people among ``mentions``: two words or more, or a title before ("M. Lavrov",
+    "Sabrina Singh"); not an organisation's acronym ("OTAN"), which would lend it every role
+    written near it."""
+    return [
+        m
+        for m in mentions
+        if not claims.DEMONYMS.match(fold(m.text))
+        and not places.known_forms(m.text)
+        and (len(m.words) > 1 or m.text.split()[0].lower().rstrip(".") + "." in claims.TITLES)
+        and not any(claims.is_acronym(w) for w in m.words)
+    ]
 
 
 def _word_set(text: str) -> set[str]:

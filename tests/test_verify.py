@@ -6,8 +6,6 @@ to be close across languages; the real model is in the real_model tests at the e
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from bot.ingest import read_article
 from bot.verify import Verifier, verify
 
 from .conftest import SEED, SEED_ID, FakeEmbedder, FakeLLM
+from .verify_sets import run_set
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLE = read_article(SEED).sentences
@@ -259,7 +258,7 @@ def test_a_country_matches_its_name_in_the_other_language_not_a_neighbour():
 
 
 def test_a_nationality_adjective_stands_for_its_country_only_where_the_country_owns_something():
-    """"Dutch" / « néerlandais » for « des Pays-Bas », "US weapons" for « armes américaines »; but not
+    """ "Dutch" / « néerlandais » for « des Pays-Bas », "US weapons" for « armes américaines »; but not
     « ukrainien » for « pour l'Ukraine » (a minister of Ukraine is not what that sentence says)."""
     rutte = "M. Rutte, ancien Premier ministre des Pays-Bas, a appelé la Russie à cesser."
     assert places.named_in("Dutch", rutte) == places.named_in("néerlandais", rutte) == "des pays bas"
@@ -418,27 +417,7 @@ def test_the_mutation_set_meets_its_bars(tmp_path, real_bot):
     """eval/verify_mutations.py through the real `bot verify`: ≥ 95 % of mutants rejected, ≥ 90 % of originals
     kept, per kind and language pair, but for English right answers (below); the report goes to a temporary
     folder."""
-    out = tmp_path / "report.md"
-    s = real_bot.settings
-    r = subprocess.run(
-        [
-            sys.executable,
-            "eval/verify_mutations.py",
-            "--out",
-            str(out),
-            "--",
-            "--seeds",
-            str(s.seeds),
-            "--index",
-            str(s.index),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    cells = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["cells"]
+    cells = run_set("mutations.jsonl", real_bot, tmp_path)
     for key, (ok, n) in cells.items():
         kind, pair, split = key.split("|")
         if split != "all":
@@ -458,29 +437,7 @@ def test_the_blind_held_out_set_stays_at_its_measured_level(tmp_path, real_bot):
     28 of 30 kept since nationality adjectives and capitals stand for their country, 90 of 92 mutants
     rejected since organisations and capitals are matched by their names, not a cosine (no longer blind).
     Held here so that neither gets worse."""
-    out = tmp_path / "report.md"
-    s = real_bot.settings
-    r = subprocess.run(
-        [
-            sys.executable,
-            "eval/verify_mutations.py",
-            "--set",
-            "eval/verify/holdout2.jsonl",
-            "--out",
-            str(out),
-            "--",
-            "--seeds",
-            str(s.seeds),
-            "--index",
-            str(s.index),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    cells = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["cells"]
+    cells = run_set("holdout2.jsonl", real_bot, tmp_path)
     totals = {True: [0, 0], False: [0, 0]}
     for key, (ok, n) in cells.items():
         kind, _, split = key.split("|")
