@@ -26,6 +26,7 @@ Pure functions on strings, no model. Names are the verifier's (claims.names);
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ _PHRASES: tuple[tuple[str, str | None, str], ...] = (
     ("general staff", None, r"chefs? (?:d )?etats?-majors?"),
     ("general staff", None, r"general staff"),
     ("minister", "foreign", r"chef de la diplomatie|head of (?:\w+ )?diplomacy|(?:top|chief) diplomat"),
-    ("minister", "foreign", r"secretary of state|foreign secretar(?:y|ies)"),
+    ("minister", "defence", r"secretar(?:y|ies) of state for defen[cs]e|secretaires? (?:\w+ )?(?:a la|de la) defense"),
+    ("minister", None, r"secretar(?:y|ies) of state for \w+"),
+    ("minister", "foreign", r"secretary of state|foreign secretar(?:y|ies)|secretaires? etat"),
     ("minister", "defence", r"secretar(?:y|ies) of defen[cs]e|defen[cs]e secretar(?:y|ies)"),
     ("minister", "interior", r"home secretar(?:y|ies)"),
     ("spokesperson", None, r"press secretary"),
@@ -115,7 +118,7 @@ _PHRASE = [(kind, port, re.compile(rf"^(?:{p})(?= |$)")) for kind, port, p in _P
 # "minister of defence", "secretary of defense").
 _PORTFOLIOS: tuple[tuple[str, str], ...] = (
     ("foreign", r"affaires etrangeres|foreign(?: affairs)?|exterieur|external affairs"),
-    ("defence", r"defen[cs]e|armees|war|guerre"),
+    ("defence", r"defen[cs]e|armees"),
     ("interior", r"interieur|interior|home"),
     ("justice", r"justice"),
     ("finance", r"finances?|economie|economy|treasury|budget"),
@@ -124,13 +127,13 @@ _PORTFOLIOS: tuple[tuple[str, str], ...] = (
     ("energy", r"energie|energy"),
 )
 _PORTFOLIO_AFTER = [
-    (p, re.compile(rf"^(?:\w+ )?(?:de|des|du|de la|of|of the|for|for the) (?:{rx})(?= |$)")) for p, rx in _PORTFOLIOS
+    (p, re.compile(rf"^(?:de|des|du|de la|a la|of|of the|for|for the) (?:{rx})(?= |$)")) for p, rx in _PORTFOLIOS
 ]
 _PORTFOLIO_BEFORE = [(p, re.compile(rf"(?:^| )(?:{rx})$")) for p, rx in _PORTFOLIOS]
 
-_FORMER = set("ancien ancienne anciens anciennes former formerly previously ex onetime one-time auparavant".split())
+_FORMER = set("ancien ancienne anciens anciennes former formerly previously ex onetime one-time".split())
 _CURRENT = {"actuel", "actuelle", "actuels", "actuelles", "current", "sitting", "incumbent"}
-_DEPUTY_BEFORE = {"deputy", "vice", "sous"}
+_DEPUTY_BEFORE = {"deputy", "vice"}
 _DEPUTY_AFTER = re.compile(r"adjointe?s?$")
 # Leaders: what "chef", "head of", "patron", "leader" may stand for.
 LEADERS = frozenset(
@@ -140,30 +143,50 @@ LEADERS = frozenset(
 DIPLOMATS = frozenset({"diplomat", "ambassador", "representative"})
 # A word before "général" that makes it a noun (un général, le général), not "secrétaire général" or "en général".
 _FR_NOUN_BEFORE = {"un", "une", "le", "la", "les", "des", "du", "ce", "cette", "ces", "au", "aux", "son", "sa", "ses"}
+# "général" after these is part of another title or an adverb; these after "General" make a name.
+_GENERAL_AFTER = set("en in attorney director inspector surgeon secretary solicitor auditor postmaster".split())
+_GENERAL_BEFORE = set("assembly motors electric staff secretary council conference election elections hospital".split())
+_DEMONYMS_EN = set(
+    """russian ukrainian korean american chinese japanese french british german polish belarusian iranian
+    israeli european western dutch belgian turkish indian syrian italian spanish canadian soviet us uk""".split()
+)
 _EN_NOUN_AFTER = set(
     "who that of in at and is was has had said says commands commanded commanding leads led from with to whose".split()
 )
 
 
 def _words(text: str) -> list[tuple[str, str, int, int]]:
-    """(folded bare word, word as written, start, end) for each word: elisions dropped ("l'OTAN" -> "otan")."""
+    """(folded bare word, word as written, start, end) for each word: elisions and possessives dropped
+    ("l'OTAN" -> "otan", "minister's" -> "minister")."""
     out = []
     for w, start, end in claims.tokens(text):
         if w in '«»"“”':
             continue
         prefix, bare = claims.split_elision(w)
-        out.append((fold(bare).rstrip("."), bare, start + len(prefix), end))
+        low = re.sub(r"['’]s$", "", fold(bare).rstrip("."))
+        out.append((low, bare, start + len(prefix), end))
     return out
+
+
+_PREFIXES = ("vice-", "ex-", "sous-")
+
+
+def _unprefixed(word: str) -> str:
+    for prefix in _PREFIXES:
+        if word.startswith(prefix):
+            return word[len(prefix) :]
+    return word
 
 
 def find(text: str) -> list[Role]:
     """Every role ``text`` names, in order, with what it says of it (portfolio, former, deputy)."""
     words = _words(text)
     low = [w for w, _, _, _ in words]
+    bare = [_unprefixed(w) for w in low]  # "vice-Premier ministre" is a prime minister's deputy
     found: list[tuple[str, str | None, int, int]] = []  # kind, portfolio, first word, last word + 1
     i = 0
     while i < len(low):
-        rest = " ".join(low[i : i + 6])
+        rest = " ".join(bare[i : i + 6])
         hit = next(((k, p, m) for k, p, rx in _PHRASE if (m := rx.match(rest))), None)
         if hit:
             kind, port, m = hit
@@ -171,15 +194,9 @@ def find(text: str) -> list[Role]:
             found.append((kind, port, i, i + n))
             i += n
             continue
-        word = low[i]
-        for prefix in ("vice-", "ex-", "sous-"):
-            if word.startswith(prefix):
-                word = word[len(prefix) :]
-        kind_hit = next((k for k, rx in _WORD if rx.match(word)), None)
-        if kind_hit == "general" and not _general_is_a_noun(words, i):
+        kind_hit = next((k for k, rx in _WORD if rx.match(bare[i])), None)
+        if kind_hit and not _is_a_role(words, i, kind_hit):
             kind_hit = None
-        if kind_hit == "head" and low[i] in ("head", "heads"):
-            kind_hit = None  # only "head of" (a phrase above): "head" is also a verb and a body part
         if kind_hit:
             found.append((kind_hit, None, i, i + 1))
         i += 1
@@ -187,14 +204,20 @@ def find(text: str) -> list[Role]:
     for kind, port, a, b in found:
         end = b
         if kind == "minister" and port is None:
-            port, end = _portfolio(low, a, b)
-        former: bool | None = None
+            port, end = _portfolio(words, a, b)
+        former: bool | None = True if low[a].startswith("ex-") else None
         deputy = low[a].startswith(("vice-", "sous-"))
-        if low[a].startswith("ex-"):
-            former = True
-        # a modifier belongs to the role right after it: not past the previous role
+        # a modifier right before the role, or with a nationality between ("former Dutch prime
+        # minister", « ancien ministre »); not further ("a former comedian turned president",
+        # « Auparavant, un représentant »), not past the previous role
         previous_end = max((f[3] for f in found if f[3] <= a), default=0)
-        for j in range(max(0, a - 3, previous_end), a):
+        for j in (a - 1, a - 2):
+            if j < previous_end or j < 0:
+                break
+            if j == a - 2 and not (
+                _nationality(words[a - 1]) or any(rx.search(words[a - 1][0]) for _, rx in _PORTFOLIO_BEFORE)
+            ):
+                break
             if low[j] in _FORMER:
                 former = True
             elif low[j] in _CURRENT:
@@ -208,32 +231,75 @@ def find(text: str) -> list[Role]:
     return roles
 
 
+def _nationality(word: tuple[str, str, int, int]) -> bool:
+    """ "Dutch", « néerlandais », "US", "Russian": a word that may stand between a modifier and its role."""
+    return bool(claims.DEMONYMS.match(word[0])) or word[0] in _DEMONYMS_EN or claims.is_acronym(word[1])
+
+
+def _is_a_role(words: list[tuple[str, str, int, int]], i: int, kind: str) -> bool:
+    """Whether a role word is used as one: "head" only in "head of" (a phrase), "général" and
+    "chief"/"representative" as nouns, "leader" not in "world leader", « représentant » not before a
+    share (« représentant 2 % »)."""
+    low = words[i][0]
+    after = words[i + 1] if i + 1 < len(words) else None
+    before = words[i - 1][0] if i > 0 else ""
+    if kind == "head" and low in ("head", "heads"):
+        return False  # also a verb and a body part: only "head of", a phrase above
+    if kind == "head" and low.startswith("leader"):
+        market = ("mondial", "mondiale", "du", "of", "in", "sur")
+        return before not in ("market", "world", "global", "industry") and (after is None or after[0] not in market)
+    if kind == "representative" and low.startswith("representant") and after and re.match(r"\d", after[0]):
+        return False
+    if kind == "general":
+        return _general_is_a_noun(words, i)
+    if low in ("chief", "chiefs", "representative", "representatives") and after is not None:
+        return after[1][:1].isupper() or after[0] in _EN_NOUN_AFTER  # not "the chief reason"
+    return True
+
+
 def _general_is_a_noun(words: list[tuple[str, str, int, int]], i: int) -> bool:
     """ "un général", "le général Gerassimov", "the North Korean general who": a person; not
-    "secrétaire général" (a phrase above), "l'Assemblée générale", "en général", "the general public"."""
-    low = words[i][0]
-    before = words[i - 1][0] if i > 0 else ""
+    "secrétaire général" (a phrase above), "l'Assemblée générale", "en général", "the general public",
+    "the UN General Assembly", "General Motors", "Attorney General"."""
+    low, written = words[i][0], words[i][1]
+    before = words[i - 1] if i > 0 else None
     after = words[i + 1] if i + 1 < len(words) else None
-    if low.startswith("gener") and low != "general" and low not in ("generals",):
-        return before in _FR_NOUN_BEFORE or (after is not None and after[1][:1].isupper())
-    # "general" is French after a determiner too ("le général" folds to "le general")
-    if before in _FR_NOUN_BEFORE:
+    # a French article before ("le général"), as written: "UN" is no "un"
+    french_noun = before is not None and before[0] in _FR_NOUN_BEFORE and not claims.is_acronym(before[1])
+    if low.startswith("gener") and low not in ("general", "generals"):
+        return french_noun or (after is not None and after[1][:1].isupper())
+    if french_noun:
         return True
-    if after is None or after[1][:1].isupper() or after[0] in _EN_NOUN_AFTER:
-        return before not in ("in", "en", "attorney", "director", "inspector", "surgeon", "secretary")
+    if before is not None and before[0] in _GENERAL_AFTER:
+        return False  # "Attorney General", "en général"
+    if after is None or after[0] in _EN_NOUN_AFTER:
+        return True
+    if after[1][:1].isupper():  # "General Gerasimov"; not "General Assembly", "General Motors"
+        return after[0] not in _GENERAL_BEFORE and written[:1].isupper() and not _before_is_name(before)
     return False
 
 
-def _portfolio(low: list[str], a: int, b: int) -> tuple[str | None, int]:
-    after = " ".join(low[b : b + 5])
-    for port, rx in _PORTFOLIO_AFTER:
-        m = rx.match(after)
-        if m:
-            return port, b + len(m.group(0).split())
+def _before_is_name(before: tuple[str, str, int, int] | None) -> bool:
+    """A capitalised word before a capitalised "General" makes one name of them ("UN General
+    Assembly"), unless it is a nationality or an organisation's acronym ("North Korean General Kim")."""
+    return before is not None and before[1][:1].isupper() and not _nationality(before) and before[0] != "the"
+
+
+def _portfolio(words: list[tuple[str, str, int, int]], a: int, b: int) -> tuple[str | None, int]:
+    """A minister's portfolio: English before the word ("foreign minister"), French or English after it
+    (« ministre russe des Affaires étrangères », "minister of defence"), with only a nationality between
+    (not "the foreign minister spoke of the war")."""
+    low = [w for w, _, _, _ in words]
     before = " ".join(low[max(0, a - 2) : a])
     for port, rx in _PORTFOLIO_BEFORE:
         if rx.search(before):
             return port, b
+    skip = 1 if b < len(words) and _nationality(words[b]) else 0
+    after = " ".join(low[b + skip : b + skip + 4])
+    for port, rx in _PORTFOLIO_AFTER:
+        m = rx.match(after)
+        if m:
+            return port, b + skip + len(m.group(0).split())
     return None, b
 
 
@@ -251,7 +317,8 @@ def covers(evidence: Role, claimed: Role) -> bool:
         return False
     if claimed.portfolio and claimed.portfolio != evidence.portfolio:
         return False
-    if claimed.deputy != evidence.deputy:
+    # a deputy is not the principal, nor the other way round; but a deputy minister is a diplomat
+    if claimed.deputy != evidence.deputy and not (claimed.kind == "diplomat" and not claimed.deputy):
         return False
     if claimed.former is True and evidence.former is not True:
         return False
@@ -259,30 +326,37 @@ def covers(evidence: Role, claimed: Role) -> bool:
 
 
 def holders(text: str, names: Sequence[claims.Mention], reach: int = 5) -> list[tuple[Role, claims.Mention]]:
-    """Each role of ``text`` with each name written within ``reach`` words of it: "la porte-parole du
-    Pentagone, Sabrina Singh" gives (spokesperson, Pentagone) and (spokesperson, Sabrina Singh)."""
-    words = _words(text)
-    starts = [s for _, _, s, _ in words]
+    """Each role of ``text`` with the name written nearest it, within ``reach`` words: "la porte-parole
+    du Pentagone, Sabrina Singh" gives (spokesperson, Sabrina Singh); in "Mark Rutte a rencontré le
+    président ukrainien Volodymyr Zelensky" the president is Zelensky, not Rutte. Names at the same
+    distance both hold it."""
+    spans = _spans(text, names)
     out = []
     for role in find(text):
-        for name in names:
-            at = next((j for j, s in enumerate(starts) if s >= name.start), len(starts))
-            last = next((j for j, s in enumerate(starts) if s >= name.end), len(starts)) - 1
-            gap = max(role.start - last, at - role.end + 1)
-            if gap <= reach:
-                out.append((role, name))
+        gaps = [
+            (max(role.start - last, first - role.end + 1), name)
+            for name, (first, last) in zip(names, spans, strict=True)
+        ]
+        near = [g for g, _ in gaps if g <= reach]
+        out += [(role, name) for g, name in gaps if near and g == min(near)]
     return out
 
 
 def complements(text: str, names: Sequence[claims.Mention], after: int = 3) -> list[tuple[Role, claims.Mention]]:
-    """The names that belong to a role's title: inside it or within ``after`` words past it ("porte-parole
-    du Pentagone", "ministre russe des Affaires étrangères"), not the ones before it ("les accusations
-    de l'OTAN, le ministre russe …")."""
+    """The names that belong to a role's title: inside it, within ``after`` words past it ("porte-parole
+    du Pentagone", "ministre russe des Affaires étrangères") or right before it ("the Pentagon's
+    spokeswoman", "NATO Secretary General"); not further before ("les accusations de l'OTAN, le
+    ministre russe …")."""
+    spans = _spans(text, names)
+    return [
+        (role, name)
+        for role in find(text)
+        for name, (first, last) in zip(names, spans, strict=True)
+        if role.start <= first < role.end + after or last == role.start - 1
+    ]
+
+
+def _spans(text: str, names: Sequence[claims.Mention]) -> list[tuple[int, int]]:
+    """Each name's first and last word, as positions in ``_words(text)``."""
     starts = [s for _, _, s, _ in _words(text)]
-    out = []
-    for role in find(text):
-        for name in names:
-            at = next((j for j, s in enumerate(starts) if s >= name.start), len(starts))
-            if role.start <= at < role.end + after:
-                out.append((role, name))
-    return out
+    return [(bisect.bisect_left(starts, m.start), bisect.bisect_left(starts, m.end) - 1) for m in names]

@@ -244,7 +244,8 @@ class Verifier:
             SentenceVerdict(text, tuple(cited), not reasons[i], tuple(reasons[i]), tuple(notes[i]))
             for i, (text, cited) in enumerate(parts)
         )
-        shape = tuple(_shape(answer, question)) if question else ()
+        cited_all = " ".join(by_n[n] for _, c in parts for n in dict.fromkeys(c) if n in by_n)
+        shape = tuple(_shape(answer, question, cited_all)) if question else ()
         timings = {"verify_ms": (time.perf_counter() - t0) * 1000}
         return Verification(verdicts, shape, answer_lang, article_lang, timings)
 
@@ -311,7 +312,7 @@ class Verifier:
                 # a title the article gives the person this sentence and the cited ones name ("Sabrina
                 # Singh, the Pentagon's spokeswoman, warned … [7]": [5] has « la porte-parole du
                 # Pentagone, Sabrina Singh »); whether the role itself is theirs is Verifier._roles's
-                if lent and all(_word_found(w, lent) for w in run.split(" ")):
+                if lent and all(fold(w) in lent for w in run.split(" ")):
                     notes[i].append(f"{run!r}: in the title the article gives the person named")
                     continue
                 # a country's name or adjective in the other language or form ("Dutch", « des
@@ -437,14 +438,19 @@ class Verifier:
 
     @staticmethod
     def _titles(text: str, cited: tuple[int, ...], by_n: dict[int, str], facts: _Facts) -> set[str]:
-        """The names in the titles the article gives the people named both in ``text`` and in the cited
-        sentences (or the sentence they refer back to)."""
+        """The names of ``text``'s own titles that are in the titles the article gives the people named
+        both in ``text`` and in the cited sentences (or the sentence they refer back to)."""
         read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
         named = _word_set(" ".join(m.text for n in read for m in _people(by_n[n], facts.common)))
-        mine = _word_set(" ".join(m.text for m in _people(claims.strip_citations(text), facts.common)))
+        plain = claims.strip_citations(text)
+        mine = _word_set(" ".join(m.text for m in _people(plain, facts.common)))
         if not mine:
             return set()
-        return {w for k, ws in facts.titles.items() if _word_found(k, named) and _word_found(k, mine) for w in ws}
+        lent = {w for k, ws in facts.titles.items() if _word_found(k, named) and _word_found(k, mine) for w in ws}
+        # only the names of the answer's own titles ("the Pentagon's spokeswoman"), not any name of the
+        # sentence ("M. Rutte a promis à Volodymyr Zelensky" when Zelensky is in a title beside Rutte)
+        titled = _word_set(" ".join(m.text for _, m in roles.complements(plain, claims.names(plain, facts.common))))
+        return {w for w in titled if _word_found(w, lent)}
 
     @staticmethod
     def _roles(
@@ -629,14 +635,17 @@ def _best(vec: dict[str, np.ndarray] | None, phrases: Sequence[str], pool: Seque
     return best, score
 
 
-def _shape(answer: str, question: str) -> list[str]:
+def _shape(answer: str, question: str, evidence: str = "") -> list[str]:
     text = claims.strip_citations(answer)
+    # zero is a count only where the cited sentences deny something (« aucune nouvelle restriction »):
+    # "No soldiers were sent [5]" does not answer "how many were sent?" when [5] has 10 000
+    zero = bool(_ZERO.search(fold(text))) and bool(claims.negations(evidence))
     if is_abstention(text):
         return []
     out = []
     if claims.asks_yes_no(question) and not claims.says_yes_or_no(text):
         out.append("the question asks yes or no and the answer does not say yes or no first")
-    if asks_quantity(question) and not has_count(text) and not _ZERO.search(fold(text)):
+    if asks_quantity(question) and not has_count(text) and not zero:
         out.append("the question asks for a quantity and the answer has no number")
     elif asks_quantity(question):
         out += _count_elsewhere(text, question)
@@ -659,6 +668,8 @@ _COUNTED = re.compile(
 # near Ukraine". Not commas: "Some 10,000 soldiers, the Pentagon said, were sent …" is one clause.
 # Zero is a count: "How many new restrictions would Kyiv face?" -> "none", "no new restrictions".
 _ZERO = re.compile(r"\b(?:none|no|zero|aucune?|zero|nul(?:le)?|pas (?:un|une) seule?)\b")
+# Who says it is not what is asked: "…, according to the Pentagon spokeswoman", « selon Mme Singh, … »
+_SOURCE = re.compile(r"\b(?:according to|selon|d['’]apr[eè]s|as reported by|cited by|cit[ée]e? par)\b[^,.;?]*", re.I)
 _VAGUE = re.compile(
     r"\b(?:some|several|a few|few|many|certain|certains|certaines|plusieurs|quelques|quelques-uns|"
     r"quelques-unes|une partie|part of|a number of|un certain nombre|nombre d)\b"
@@ -671,9 +682,10 @@ def _count_elsewhere(answer: str, question: str) -> list[str]:
     many … have moved close to Ukraine?" -> "10,000 … have been sent to the east of Russia and some
     have moved near Ukraine [5]"): the clause that says what the question asks has no number, and the
     number is in a clause that says less of it."""
-    m = _COUNTED.search(fold(question))
+    question, answer = _SOURCE.sub(" ", fold(question)), _SOURCE.sub(" ", answer)
+    m = _COUNTED.search(question)
     counted = set(content_words(m.group(1))) if m else set()
-    asked = content_words(fold(question)) - counted - {"how", "many", "much", "combien", "nombre", "number"}
+    asked = content_words(question) - counted - {"how", "many", "much", "combien", "nombre", "number"}
     clauses = [c for c in _CLAUSE.split(answer) if c.strip()]
     if not asked or len(clauses) < 2:
         return []
@@ -692,8 +704,8 @@ def _count_elsewhere(answer: str, question: str) -> list[str]:
     if not _VAGUE.search(fold(asked_in)):
         return []
     return [
-        f"the question asks how many {_cut(asked_in.strip(), 50)!r}; the answer's number is in "
-        f"{_cut(with_count[0].strip(), 50)!r}, which says something else"
+        f"the question asks how many {_cut(asked_in.strip(' ,;:'), 50)!r}; the answer's number is in "
+        f"{_cut(with_count[0].strip(' ,;:'), 50)!r}, which says something else"
     ]
 
 
@@ -747,6 +759,12 @@ def _article_facts(article: tuple[str, ...]) -> _Facts:
     return _Facts(common, names, {k: tuple(v) for k, v in held.items()}, {k: frozenset(v) for k, v in titles.items()})
 
 
+def _titled(word: str) -> bool:
+    """ "M.", "Mme", "Mr", "President": a title before a one-word name makes it a person's."""
+    w = word.lower()
+    return w in claims.TITLES or w.rstrip(".") + "." in claims.TITLES
+
+
 def _people(text: str, common: frozenset[str] | set[str]) -> list[claims.Mention]:
     return _people_in(claims.names(text, common))
 
@@ -760,7 +778,7 @@ def _people_in(mentions: Sequence[claims.Mention]) -> list[claims.Mention]:
         for m in mentions
         if not claims.DEMONYMS.match(fold(m.text))
         and not places.known_forms(m.text)
-        and (len(m.words) > 1 or m.text.split()[0].lower().rstrip(".") + "." in claims.TITLES)
+        and (len(m.words) > 1 or _titled(m.text.split()[0]))
         and not any(claims.is_acronym(w) for w in m.words)
     ]
 

@@ -47,7 +47,23 @@ def check(answer: str, question: str | None = None):
         ("le patron de l'OTAN", ["head"]),
         ("des mercenaires, des volontaires et des entraîneurs occidentaux", ["instructor"]),
         ("Vice-President Harris", ["deputy president"]),
+        ("secrétaire d'État américain Antony Blinken", ["minister (foreign)"]),
+        ("le secrétaire américain à la Défense Lloyd Austin", ["minister (defence)"]),
+        ("the Secretary of State for Defence", ["minister (defence)"]),
+        ("le vice-Premier ministre", ["deputy prime minister"]),
+        ("The foreign minister spoke of the war", ["minister (foreign)"]),
+        ("the prime minister's office", ["prime minister"]),
+        # a modifier right before its role only (or with a nationality between)
+        ("a former comedian turned president", ["president"]),
+        ("Auparavant, un représentant nord-coréen", ["representative"]),
+        ("placées sous l'autorité du ministre de la Défense", ["minister (defence)"]),
         # not roles
+        ("The UN General Assembly adopted it", []),
+        ("General Motors", []),
+        ("TSMC est le leader mondial des puces", []),
+        ("représentant 2 % des effectifs", []),
+        ("a representative sample", []),
+        ("the chief reason", []),
         ("C'est en général vrai", []),
         ("a general escalation of the conflict", []),
         ("l'Assemblée générale de l'ONU", []),
@@ -78,13 +94,24 @@ def test_a_role_covers_what_it_is_and_not_more():
     assert not roles.covers(sg, roles.find("a general")[0])
 
 
-def test_holders_tie_a_role_to_the_names_beside_it():
+def test_a_deputy_minister_of_foreign_affairs_is_a_diplomat():
+    (vice,) = roles.find("le vice-ministre russe des Affaires étrangères")
+    assert roles.covers(vice, roles.find("Russian diplomat Sergei Ryabkov")[0])
+    assert not roles.covers(vice, roles.find("the foreign minister")[0])
+
+
+def test_holders_tie_a_role_to_the_nearest_person():
     from bot import claims
 
     text = ARTICLE[4].text  # "… la porte-parole du Pentagone, Sabrina Singh, a déclaré …"
-    pairs = {(r.kind, m.text) for r, m in roles.holders(text, claims.names(text))}
-    assert ("spokesperson", "Sabrina Singh") in pairs
-    assert not any(m == "Ukraine" for _, m in pairs)  # far from the role
+    people = [m for m in claims.names(text) if len(m.words) > 1]
+    assert {(r.kind, m.text) for r, m in roles.holders(text, people)} == {("spokesperson", "Sabrina Singh")}
+    text = "Le secrétaire général de l'OTAN, Mark Rutte, a rencontré le président ukrainien Volodymyr Zelensky."
+    people = [m for m in claims.names(text) if len(m.words) > 1]
+    assert {(r.kind, m.text) for r, m in roles.holders(text, people)} == {
+        ("secretary general", "Mark Rutte"),
+        ("president", "Volodymyr Zelensky"),
+    }
 
 
 def _role_failures(v) -> list[str]:
@@ -155,6 +182,13 @@ def test_a_role_is_not_lent_to_someone_else_named_in_the_cited_sentence():
             "déplacés près de l'Ukraine [5].",
             False,
         ),
+        # who says it is not what is asked
+        (
+            "How many North Korean soldiers were sent to Russia, according to the Pentagon spokeswoman?",
+            "According to the Pentagon spokeswoman, several of them trained in Russia, and about 10,000 North "
+            "Korean soldiers were sent there [5].",
+            False,
+        ),
         # "et" between two verbs is no second clause
         (
             "Combien de soldats nord-coréens sont en Russie ?",
@@ -185,6 +219,12 @@ def test_a_title_the_article_gives_the_person_lends_its_names():
     assert not v.supported and "NATO" in v.reason
 
 
+def test_a_name_is_lent_only_inside_the_answer_s_own_title():
+    # 'OTAN' is in Rutte's title in [1], but here it is whom he addresses, not his title
+    v = check("M. Rutte a appelé l'OTAN et la Corée du Nord à cesser immédiatement ces actions [4].")
+    assert not v.supported and "'OTAN' is not in the cited sentences [4]" in v.reason
+
+
 def test_a_month_beside_its_day_is_a_date_not_a_name():
     from bot import claims
 
@@ -207,6 +247,12 @@ def test_zero_answers_a_how_many_question():
     assert not check("None: Kyiv would face no new restrictions on using American weapons [7].", q).answer_reasons
     assert not check("Kyiv would face no new restrictions on using American weapons [7].", q).answer_reasons
     assert "asks for a quantity" in check("Kyiv would be able to use American weapons [7].", q).answer_reasons[0]
+    # zero only where the cited sentences deny something: [5] has 10 000 soldiers sent
+    q5 = "Combien de soldats nord-coréens ont été envoyés dans l'est de la Russie ?"
+    v = check("Aucun : des soldats nord-coréens ont été envoyés dans l'est de la Russie [5].", q5)
+    assert "asks for a quantity" in v.answer_reasons[0]
+    v = check("No soldiers were sent to eastern Russia [5].", "How many soldiers were sent to eastern Russia?")
+    assert "asks for a quantity" in v.answer_reasons[0]
     # "None:" answers the question; "no new restrictions" is still a negation the cited sentence must have
     from bot import claims
 
