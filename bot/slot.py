@@ -51,8 +51,11 @@ class Slot:
     parks: int = 0
     clears: int = 0
     # held from the preparation to the end of the prompt it prepares: a warm-up's read and a
-    # question from another thread would otherwise interleave and undo each other's preparation
-    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+    # question from another thread would otherwise interleave and undo each other's preparation.
+    # A plain Lock, not an RLock: a streamed answer holds it across its yields, and Gradio runs
+    # each step of a streaming handler on whichever pool thread is free, so the thread that
+    # releases it is often not the one that took it (an RLock then stays held for good)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def before(
         self,

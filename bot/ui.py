@@ -291,7 +291,8 @@ class Warmup:
     def eta_s(self) -> int:
         """Seconds the request being read still needs, roughly (measured once one has been read)."""
         if not self._busy:
-            return 0
+            # the worker let a question go first before the model was loaded: the question loads it
+            return 0 if self.bot.llm_loaded or self.state != "loading" else round(MODEL_LOAD_S)
         left = self._load_s + self._request_chars / self._speed() - (time.monotonic() - self._request_started)
         return max(1, round(left))
 
@@ -379,6 +380,11 @@ def respond(
                 chat[-1] = {"role": "assistant", "content": f'<span class="loading">{line}</span>'}
                 yield list(chat), session, render_article(bot, article_id)
                 time.sleep(poll_s)
+            if warmup is not None and uses_llm and warmup.eta_s():
+                # the worker paused for this question before the model was loaded: it loads now, say so
+                line = escape_text(warmup.still_loading())
+                chat[-1] = {"role": "assistant", "content": f'<span class="loading">{line}</span>'}
+                yield list(chat), session, render_article(bot, article_id)
             for item in bot.stream(message, history=session.turns, article=article_id, engine=engine):
                 if isinstance(item, Answer):
                     final = item

@@ -350,3 +350,27 @@ def test_an_answer_sentence_cut_at_the_grammars_limit_falls_back(settings):
     llm = NoGrammarServer(settings, [f"{body.rstrip('.')} [13]."])
     bot = Bot(settings, embedder=FakeEmbedder(), llm=llm)  # type: ignore[arg-type]
     assert bot.ask(question, engine="llm").engine == "llm"
+
+
+def test_a_streamed_answer_may_resume_on_another_thread_each_step(settings):
+    # Gradio runs each step of a streaming handler on whichever pool thread is
+    # free: the slot's lock, held from the first token to the last, is then
+    # released by another thread than took it. A lock owned by a thread (an
+    # RLock) fails that release and stays held, and every later question and
+    # warm-up read waits on it forever (the browser test's hang, 2026-12-07).
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    bot, _ = llm_bot(settings, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
+    steps = bot.stream(Q, engine="llm")
+    final = None
+    with ThreadPoolExecutor(max_workers=1) as one, ThreadPoolExecutor(max_workers=1) as other:
+        for i in range(10_000):
+            item = (one if i % 2 else other).submit(next, steps, None).result()
+            if item is None:
+                break
+            final = item
+    assert isinstance(final, Answer) and final.engine == "llm"
+    got = threading.Event()
+    threading.Thread(target=lambda: bot.slot.lock.acquire(timeout=5) and got.set()).start()
+    assert got.wait(6), "the slot's lock is still held after the answer ended"

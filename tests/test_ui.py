@@ -172,6 +172,20 @@ def test_a_question_during_warm_up_is_told_at_once_how_long_is_left(ui_bot):
     assert warmup.status() == "LLM ready."
 
 
+def test_a_question_let_go_before_the_model_is_loaded_is_told_it_loads(ui_bot):
+    from bot.ui import MODEL_LOAD_S, Warmup
+
+    # as between start() and its worker taking the job, or while the worker pauses for a
+    # question: nothing busy, nothing loaded; the question loads the model itself (~15-50 s)
+    warmup = Warmup(SlowWarm(ui_bot, 0.0))  # type: ignore[arg-type]
+    warmup.state = "loading"
+    steps = list(respond(ui_bot, Q, [], Session(), "llm", None, warmup=warmup, poll_s=0.05))
+    shown = [as_shown(step[0][-1]["content"]) for step in steps]
+    told = f"The model is still loading (about {round(MODEL_LOAD_S)} s left); your answer will follow."
+    assert told in shown and shown.index(told) < len(shown) - 1
+    assert 'href="#s-' in steps[-1][0][-1]["content"]
+
+
 def test_adding_an_article_from_the_chat(ui_bot):
     from bot.ui import add_article
 
