@@ -54,6 +54,16 @@ DEMONYMS = re.compile(
     r"lituanien|letton|estonien|tcheque|slovaque|serbe|croate|grec|arabe|africain|asiatique|sovietique)"
     r"(?:ne|nes|s|e|es)?$"
 )
+# The same adjectives in English, folded: capitalised there, so read as names without this list
+DEMONYMS_EN = frozenset(
+    """russian ukrainian korean american chinese japanese french british german polish belarusian iranian
+    israeli european western dutch belgian turkish indian syrian italian spanish canadian soviet""".split()
+)
+
+
+def is_demonym(folded: str) -> bool:
+    """ "russe", « nord-coréennes », "dutch": a nationality adjective (``folded``: one word, folded)."""
+    return bool(DEMONYMS.match(folded)) or folded in DEMONYMS_EN
 
 
 def strip_citations(text: str) -> str:

@@ -146,10 +146,6 @@ _FR_NOUN_BEFORE = {"un", "une", "le", "la", "les", "des", "du", "ce", "cette", "
 # "général" after these is part of another title or an adverb; these after "General" make a name.
 _GENERAL_AFTER = set("en in attorney director inspector surgeon secretary solicitor auditor postmaster".split())
 _GENERAL_BEFORE = set("assembly motors electric staff secretary council conference election elections hospital".split())
-_DEMONYMS_EN = set(
-    """russian ukrainian korean american chinese japanese french british german polish belarusian iranian
-    israeli european western dutch belgian turkish indian syrian italian spanish canadian soviet us uk""".split()
-)
 _EN_NOUN_AFTER = set(
     "who that of in at and is was has had said says commands commanded commanding leads led from with to whose".split()
 )
@@ -233,7 +229,7 @@ def find(text: str) -> list[Role]:
 
 def _nationality(word: tuple[str, str, int, int]) -> bool:
     """ "Dutch", « néerlandais », "US", "Russian": a word that may stand between a modifier and its role."""
-    return bool(claims.DEMONYMS.match(word[0])) or word[0] in _DEMONYMS_EN or claims.is_acronym(word[1])
+    return claims.is_demonym(word[0]) or claims.is_acronym(word[1])
 
 
 def _is_a_role(words: list[tuple[str, str, int, int]], i: int, kind: str) -> bool:
@@ -325,14 +321,16 @@ def covers(evidence: Role, claimed: Role) -> bool:
     return not (claimed.former is False and evidence.former is True)
 
 
-def holders(text: str, names: Sequence[claims.Mention], reach: int = 5) -> list[tuple[Role, claims.Mention]]:
+def holders(
+    text: str, names: Sequence[claims.Mention], reach: int = 5, found: Sequence[Role] | None = None
+) -> list[tuple[Role, claims.Mention]]:
     """Each role of ``text`` with the name written nearest it, within ``reach`` words: "la porte-parole
     du Pentagone, Sabrina Singh" gives (spokesperson, Sabrina Singh); in "Mark Rutte a rencontré le
     président ukrainien Volodymyr Zelensky" the president is Zelensky, not Rutte. Names at the same
-    distance both hold it."""
+    distance both hold it. ``found``: ``find(text)``, when the caller has it."""
     spans = _spans(text, names)
     out = []
-    for role in find(text):
+    for role in find(text) if found is None else found:
         gaps = [
             (max(role.start - last, first - role.end + 1), name)
             for name, (first, last) in zip(names, spans, strict=True)
@@ -342,15 +340,17 @@ def holders(text: str, names: Sequence[claims.Mention], reach: int = 5) -> list[
     return out
 
 
-def complements(text: str, names: Sequence[claims.Mention], after: int = 3) -> list[tuple[Role, claims.Mention]]:
+def complements(
+    text: str, names: Sequence[claims.Mention], after: int = 3, found: Sequence[Role] | None = None
+) -> list[tuple[Role, claims.Mention]]:
     """The names that belong to a role's title: inside it, within ``after`` words past it ("porte-parole
     du Pentagone", "ministre russe des Affaires étrangères") or right before it ("the Pentagon's
     spokeswoman", "NATO Secretary General"); not further before ("les accusations de l'OTAN, le
-    ministre russe …")."""
+    ministre russe …"). ``found``: ``find(text)``, when the caller has it."""
     spans = _spans(text, names)
     return [
         (role, name)
-        for role in find(text)
+        for role in (find(text) if found is None else found)
         for name, (first, last) in zip(names, spans, strict=True)
         if role.start <= first < role.end + after or last == role.start - 1
     ]

@@ -98,10 +98,6 @@ MAX_REASON_MISSING = 0.5
 MAX_GAP = 0.012
 CACHE_SIZE = 20_000
 MAX_TEXT_CHARS = 50_000  # a long draft, not a book
-_DEMONYMS_EN = set(
-    """russian ukrainian korean american chinese japanese french british german polish belarusian iranian
-    israeli european western dutch belgian turkish indian syrian italian spanish canadian soviet""".split()
-)
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 # vectors(None): the stored vectors of every sentence of the article, in order
@@ -404,7 +400,7 @@ class Verifier:
         pool = _word_set(" ".join(agents))
         for a in said:
             words = [w for w in a.name.words if w.lower() not in claims.TITLES]
-            if claims.DEMONYMS.match(fold(a.name.text)) or (len(words) == 1 and fold(words[0]) in _DEMONYMS_EN):
+            if claims.DEMONYMS.match(fold(a.name.text)) or (len(words) == 1 and claims.is_demonym(fold(words[0]))):
                 continue  # "the former Dutch prime minister said": a nationality, not who
             if not words or any(_word_found(w, pool) for w in words[-1:]):
                 continue
@@ -440,15 +436,13 @@ class Verifier:
     def _titles(text: str, cited: tuple[int, ...], by_n: dict[int, str], facts: _Facts) -> set[str]:
         """The names of ``text``'s own titles that are in the titles the article gives the people named
         both in ``text`` and in the cited sentences (or the sentence they refer back to)."""
-        read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
-        named = _word_set(" ".join(m.text for n in read for m in _people(by_n[n], facts.common)))
-        plain = claims.strip_citations(text)
-        mine = _word_set(" ".join(m.text for m in _people(plain, facts.common)))
+        _, named, mine = _named(text, cited, by_n, facts.common)
         if not mine:
             return set()
         lent = {w for k, ws in facts.titles.items() if _word_found(k, named) and _word_found(k, mine) for w in ws}
         # only the names of the answer's own titles ("the Pentagon's spokeswoman"), not any name of the
         # sentence ("M. Rutte a promis à Volodymyr Zelensky" when Zelensky is in a title beside Rutte)
+        plain = claims.strip_citations(text)
         titled = _word_set(" ".join(m.text for _, m in roles.complements(plain, claims.names(plain, facts.common))))
         return {w for w in titled if _word_found(w, lent)}
 
@@ -469,10 +463,8 @@ class Verifier:
         said = roles.find(claims.strip_citations(text))
         if not said:
             return
-        read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
+        read, named, mine = _named(text, cited, by_n, facts.common)
         have = [r for n in read for r in roles.find(by_n[n])]
-        named = _word_set(" ".join(m.text for n in read for m in _people(by_n[n], facts.common)))
-        mine = _word_set(" ".join(m.text for m in _people(claims.strip_citations(text), facts.common)))
         # the holder is the answer's own person when it names one ("Sabrina Singh, the Pentagon's
         # spokeswoman"), else anyone the cited sentences name
         holders = [k for k in facts.roles if _word_found(k, named) and (not mine or _word_found(k, mine))]
@@ -637,18 +629,19 @@ def _best(vec: dict[str, np.ndarray] | None, phrases: Sequence[str], pool: Seque
 
 def _shape(answer: str, question: str, evidence: str = "") -> list[str]:
     text = claims.strip_citations(answer)
-    # zero is a count only where the cited sentences deny something (« aucune nouvelle restriction »):
-    # "No soldiers were sent [5]" does not answer "how many were sent?" when [5] has 10 000
-    zero = bool(_ZERO.search(fold(text))) and bool(claims.negations(evidence))
     if is_abstention(text):
         return []
     out = []
     if claims.asks_yes_no(question) and not claims.says_yes_or_no(text):
         out.append("the question asks yes or no and the answer does not say yes or no first")
-    if asks_quantity(question) and not has_count(text) and not zero:
-        out.append("the question asks for a quantity and the answer has no number")
-    elif asks_quantity(question):
-        out += _count_elsewhere(text, question)
+    if asks_quantity(question):
+        # zero is a count only where the cited sentences deny something (« aucune nouvelle restriction »):
+        # "No soldiers were sent [5]" does not answer "how many were sent?" when [5] has 10 000
+        zero = bool(_ZERO.search(fold(text))) and bool(claims.negations(evidence))
+        if has_count(text) or zero:
+            out += _count_elsewhere(text, question)
+        else:
+            out.append("the question asks for a quantity and the answer has no number")
     if asks_time(question) and not has_time(text):
         out.append("the question asks when and the answer has no time expression")
     if claims.asks_why(question) and not claims.gives_reason(text):
@@ -664,16 +657,16 @@ _COUNTED = re.compile(
     r"did|do|does|will|would|could|can|ont|a|ont-ils|ont-elles|sont|est|etaient|avaient|ete|se|s['’]|y|en)\b|[-?]|$)",
     re.IGNORECASE,
 )
-# Clauses of an answer joined by a coordinator: "10 000 were sent to Russia | and some have moved
-# near Ukraine". Not commas: "Some 10,000 soldiers, the Pentagon said, were sent …" is one clause.
 # Zero is a count: "How many new restrictions would Kyiv face?" -> "none", "no new restrictions".
-_ZERO = re.compile(r"\b(?:none|no|zero|aucune?|zero|nul(?:le)?|pas (?:un|une) seule?)\b")
+_ZERO = re.compile(r"\b(?:none|no|zero|aucune?|nul(?:le)?|pas (?:un|une) seule?)\b")
 # Who says it is not what is asked: "…, according to the Pentagon spokeswoman", « selon Mme Singh, … »
 _SOURCE = re.compile(r"\b(?:according to|selon|d['’]apr[eè]s|as reported by|cited by|cit[ée]e? par)\b[^,.;?]*", re.I)
 _VAGUE = re.compile(
     r"\b(?:some|several|a few|few|many|certain|certains|certaines|plusieurs|quelques|quelques-uns|"
     r"quelques-unes|une partie|part of|a number of|un certain nombre|nombre d)\b"
 )
+# Clauses of an answer joined by a coordinator: "10 000 were sent to Russia | and some have moved
+# near Ukraine". Not commas: "Some 10,000 soldiers, the Pentagon said, were sent …" is one clause.
 _CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|et|mais|tandis que|alors que)\s", re.IGNORECASE)
 
 
@@ -742,21 +735,33 @@ def _article_facts(article: tuple[str, ...]) -> _Facts:
     held: dict[str, list[roles.Role]] = {}
     titles: dict[str, set[str]] = {}
     for k, text in enumerate(article):
-        people = _people(text, common)
-        pairs = roles.holders(text, people)
+        found = roles.find(text)
+        mentions = claims.names(text, common)
+        pairs = roles.holders(text, _people_in(mentions), found=found)
         # "Le chef de la diplomatie a également souligné …" names nobody: its role is the
         # previous sentence's speaker's (the issue's "refers back" rule, as for who speaks)
         if k and claims.refers_back(text):
             tied = {id(r) for r, _ in pairs}
             before = [a.name for a in claims.attributions(article[k - 1], common)]
-            pairs += [(r, m) for r in roles.find(text) if id(r) not in tied for m in _people_in(before)]
+            pairs += [(r, m) for r in found if id(r) not in tied for m in _people_in(before)]
         for role, who in pairs:
             held.setdefault(fold(who.words[-1]), []).append(role)
-        inside = roles.complements(text, claims.names(text, common))
+        inside = roles.complements(text, mentions, found=found)
         for role, who in pairs:
             words = _word_set(" ".join(m.text for r, m in inside if r == role))
             titles.setdefault(fold(who.words[-1]), set()).update(words)
     return _Facts(common, names, {k: tuple(v) for k, v in held.items()}, {k: frozenset(v) for k, v in titles.items()})
+
+
+def _named(
+    text: str, cited: tuple[int, ...], by_n: dict[int, str], common: frozenset[str]
+) -> tuple[list[int], set[str], set[str]]:
+    """What the role and title checks read: the cited sentences and those they refer back to,
+    the words of the people those name, and the words of the people ``text`` names."""
+    read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
+    named = _word_set(" ".join(m.text for n in read for m in _people(by_n[n], common)))
+    mine = _word_set(" ".join(m.text for m in _people(claims.strip_citations(text), common)))
+    return read, named, mine
 
 
 def _titled(word: str) -> bool:
