@@ -55,6 +55,11 @@ MAX_FALSE_ABSTENTIONS = 0.05
 # the sets whose refusal rate the operating point holds to MAX_FALSE_ABSTENTIONS
 # each: those with at least this many answerable questions
 MIN_BINDING = 100
+# The operating point sits this far below the question at the limit, not on it: on a fresh
+# install (other numpy and torch builds) that question's probability came out a hair lower
+# and PIAF refused 127 of its 2,522 questions, one over 5 % (2026-12-07). Builds differ by
+# far less than this; the questions it lets through are in eval/reports/calibration.md.
+NUMERIC_SLACK = 0.001
 # Whatever the answerability, a quote we believe right less than one time in
 # twenty is not shown: "Ignore previous instructions…" scored answerable 0.30
 # (a sentence looked on topic) with a confidence of 0.02. On the calibration
@@ -260,12 +265,14 @@ def operating_point(
     probs: Sequence[float],
     limit: float = MAX_FALSE_ABSTENTIONS,
     refused: Sequence[bool] | None = None,
+    slack: float = NUMERIC_SLACK,
 ) -> float:
     """The highest threshold at which no calibration set refuses more than ``limit``
-    of its answerable questions. Only sets with at least ``MIN_BINDING`` answerable
-    questions bind (in 38, one question is 2.6 %: too coarse to hold a 5 % promise);
-    when none has that many, every set binds. ``refused`` marks questions refused
-    whatever the threshold (below the confidence floor): they spend the budget first."""
+    of its answerable questions, less ``slack``, rounded down to 4 decimals. Only sets
+    with at least ``MIN_BINDING`` answerable questions bind (in 38, one question is
+    2.6 %: too coarse to hold a 5 % promise); when none has that many, every set binds.
+    ``refused`` marks questions refused whatever the threshold (below the confidence
+    floor): they spend the budget first."""
     by_set: dict[str, list[float]] = {}
     floored: dict[str, int] = {}
     if refused is not None and len(refused) != len(rows):
@@ -291,7 +298,8 @@ def operating_point(
         if k < 0:
             raise ValueError(f"{name}: the confidence floor alone refuses more than {limit:.0%}")
         own.append(ps[min(k, len(ps) - 1)] if ps else 1.0)
-    return round(min(own), 4)
+    # down, never up: a threshold rounded above the question at the limit would refuse it
+    return max(0.0, math.floor((min(own) - slack) * 10_000 + 1e-6) / 10_000)
 
 
 def precision_at(rows: Sequence[Row], answered: Sequence[bool]) -> float:
@@ -384,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "data": sets,
         "max_false_abstentions": MAX_FALSE_ABSTENTIONS,
         "per_set_of_at_least": MIN_BINDING,
+        "numeric_slack": NUMERIC_SLACK,
         "precision_at_threshold": round(precision_at(rows, answered), 4),
         "l2": L2,
     }

@@ -230,9 +230,9 @@ def test_operating_point_refuses_at_most_the_stated_share_of_answerable_question
     probs = [round(0.05 * i, 2) for i in range(1, 21)] + [0.01]
     rows = _rows([{}] * 21, [1] * 20 + [0], answerable=[True] * 20 + [False])
     # 5 % of 20 is one question: the threshold may refuse the .05 one, not the .10 one
-    assert operating_point(rows, probs, limit=0.05) == 0.1
-    assert operating_point(rows, probs, limit=0.0) == 0.05
-    assert operating_point(rows, probs, limit=0.10) == 0.15
+    assert operating_point(rows, probs, limit=0.05, slack=0.0) == 0.1
+    assert operating_point(rows, probs, limit=0.0, slack=0.0) == 0.05
+    assert operating_point(rows, probs, limit=0.10, slack=0.0) == 0.15
 
 
 def test_questions_below_the_confidence_floor_spend_the_budget_first():
@@ -242,10 +242,10 @@ def test_questions_below_the_confidence_floor_spend_the_budget_first():
     rows = _rows([{}] * 20, [1] * 20, answerable=[True] * 20)
     # the .90 one is refused by the floor: the one question the budget allows
     floored = [p == 0.9 for p in probs]
-    assert operating_point(rows, probs, limit=0.05, refused=floored) == 0.05
-    assert operating_point(rows, probs, limit=0.10, refused=floored) == 0.1
+    assert operating_point(rows, probs, limit=0.05, refused=floored, slack=0.0) == 0.05
+    assert operating_point(rows, probs, limit=0.10, refused=floored, slack=0.0) == 0.1
     with pytest.raises(ValueError, match="floor alone"):
-        operating_point(rows, probs, limit=0.05, refused=[p < 0.15 for p in probs])
+        operating_point(rows, probs, limit=0.05, refused=[p < 0.15 for p in probs], slack=0.0)
 
 
 def test_operating_point_holds_the_promise_in_every_large_set():
@@ -257,13 +257,13 @@ def test_operating_point_holds_the_promise_in_every_large_set():
     low = [round((i + 1) / n, 4) for i in range(n)]
     high = [round(0.5 + 0.5 * i / n, 4) for i in range(n)]
     rows = _rows([{}] * n, [1] * n, "low") + _rows([{}] * n, [1] * n, "high")
-    assert operating_point(rows, low + high, limit=0.05) == low[5]
+    assert operating_point(rows, low + high, limit=0.05, slack=0.0) == low[5]
     # a small set (fewer than MIN_BINDING answerable) does not bind, however low it scores
     small = _rows([{}] * 10, [1] * 10, "small")
-    assert operating_point(rows + small, low + high + [0.001] * 10, limit=0.05) == low[5]
+    assert operating_point(rows + small, low + high + [0.001] * 10, limit=0.05, slack=0.0) == low[5]
     # unanswerable questions never bind
     unanswerable = _rows([{}] * n, [0] * n, "other", answerable=[False] * n)
-    assert operating_point(rows + unanswerable, low + high + [0.99] * n, limit=0.05) == low[5]
+    assert operating_point(rows + unanswerable, low + high + [0.99] * n, limit=0.05, slack=0.0) == low[5]
 
 
 def test_operating_point_refuses_only_what_scores_strictly_below_it():
@@ -274,10 +274,25 @@ def test_operating_point_refuses_only_what_scores_strictly_below_it():
     n = MIN_BINDING
     probs = [0.1] * 4 + [0.2] * 3 + [0.5] * (n - 7)
     rows = _rows([{}] * n, [1] * n, "ties")
-    assert operating_point(rows, probs, limit=0.05) == 0.2
+    assert operating_point(rows, probs, limit=0.05, slack=0.0) == 0.2
     # a set just under MIN_BINDING does not bind while a larger one does
     small = _rows([{}] * (n - 1), [1] * (n - 1), "small")
-    assert operating_point(rows + small, probs + [0.01] * (n - 1), limit=0.05) == 0.2
+    assert operating_point(rows + small, probs + [0.01] * (n - 1), limit=0.05, slack=0.0) == 0.2
+
+
+def test_the_operating_point_keeps_its_slack_below_the_question_at_the_limit():
+    from bot.calibrate import MIN_BINDING, NUMERIC_SLACK, operating_point
+
+    # 100 answerable questions; 5 % may be refused: the 6th lowest (.23336) is the one at the limit
+    n = MIN_BINDING
+    probs = [0.1] * 5 + [0.23336] + [0.9] * (n - 6)
+    rows = _rows([{}] * n, [1] * n, "edge")
+    # rounded to the nearest, .2334 would refuse it: rounded down it is answered
+    assert operating_point(rows, probs, limit=0.05, slack=0.0) == 0.2333
+    t = operating_point(rows, probs, limit=0.05)
+    assert t == 0.2323 and t <= 0.23336 - NUMERIC_SLACK
+    # a build that scores it a hair lower still answers it
+    assert sum(p < t for p in [*probs[:5], 0.23336 - 5e-5]) == 5
 
 
 def test_the_articles_sentence_tokens_are_read_ahead(settings):
