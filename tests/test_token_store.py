@@ -17,6 +17,7 @@ import pytest
 from bot import Bot
 from bot import token_store as store
 from bot.embed import SentenceTransformerEmbedder
+from bot.ingest import read_article
 from bot.tokens import Tokens
 
 from .conftest import SEED, FakeEmbedder
@@ -255,6 +256,41 @@ def test_the_real_model_s_stored_states_match_the_numpy_pass(real_settings, tmp_
     encoder.hidden = lambda ids: calls.append(len(ids)) or hidden(ids)
     a = bot.ask(Q)
     assert len(calls) == 1 and not a.abstained and a.confidence is not None
+
+
+@pytest.mark.real_model
+def test_indexing_takes_vectors_and_token_states_from_one_forward_pass(real_settings, tmp_path: Path):
+    """embed_sentences gives embed_passages's vectors and keeps the sentences' token states, so writing
+    the token files after a build runs no second pass of the model."""
+    embedder = SentenceTransformerEmbedder(real_settings)
+    texts = [s.text for s in read_article(SEED).sentences]
+    plain = embedder.embed_passages(texts)
+    embedder.forget_tokens()
+    both = embedder.embed_sentences(texts)
+    assert both.shape == plain.shape and np.abs(both - plain).max() < 1e-5
+    enc = embedder._encoder()
+    assert enc is not None and all(enc.cached(enc.prompts.get("passage", "") + t) is not None for t in texts)
+    # a failure in keeping the states costs the states, never the vectors
+    embedder.forget_tokens()
+    enc.select = lambda *a: 1 / 0  # type: ignore[method-assign]
+    assert np.abs(embedder.embed_sentences(texts) - plain).max() < 1e-5
+    assert enc.cached(enc.prompts.get("passage", "") + texts[0]) is None
+    del enc.select
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(real_settings.seeds, seeds)
+    settings = replace(real_settings, seeds=seeds, index=tmp_path / "index")
+    bot = Bot(settings)
+    model = bot.embedder.model  # type: ignore[attr-defined]
+    calls: list[tuple[int, object]] = []
+    encode = model.encode
+    model.encode = lambda texts, **kw: (
+        calls.append((len(texts), kw.get("output_value", "sentence_embedding"))) or encode(texts, **kw)
+    )
+    bot.ensure_index()
+    assert _files(settings)  # the token file is written...
+    # ...from the sentences' pass (tokens and vectors at once) and the windows' pass: nothing else
+    assert [o for _, o in calls] == [None, "sentence_embedding"], calls
 
 
 def test_a_file_whose_texts_are_not_the_article_s_sentences_is_not_adopted(settings):
