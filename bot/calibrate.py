@@ -299,7 +299,11 @@ def operating_point(
             raise ValueError(f"{name}: the confidence floor alone refuses more than {limit:.0%}")
         own.append(ps[min(k, len(ps) - 1)] if ps else 1.0)
     # down, never up: a threshold rounded above the question at the limit would refuse it
-    return max(0.0, math.floor((min(own) - slack) * 10_000 + 1e-6) / 10_000)
+    edge = min(own) - slack
+    threshold = math.floor(round(edge * 10_000, 6)) / 10_000
+    if threshold > edge:  # 0.23339999999995 rounds to 2334.0 first: step back one unit
+        threshold = (round(threshold * 10_000) - 1) / 10_000
+    return max(0.0, threshold)
 
 
 def precision_at(rows: Sequence[Row], answered: Sequence[bool]) -> float:

@@ -194,7 +194,11 @@ class SentenceTransformerEmbedder:
                 logging.getLogger(__name__).warning("token states not kept (%s: %s)", type(e).__name__, e)
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        vectors = np.concatenate(parts).astype(np.float32)
+        # with output_value=None sentence-transformers does not apply normalize_embeddings: the
+        # default model normalises in its own last module, another model might not
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(vectors)
 
     @staticmethod
     def _adopt(enc: TokenEncoder, keys: Sequence[str], outputs: Sequence[dict[str, Any]]) -> dict[str, Tokens]:

@@ -400,7 +400,7 @@ class Verifier:
         pool = _word_set(" ".join(agents))
         for a in said:
             words = [w for w in a.name.words if w.lower() not in claims.TITLES]
-            if claims.DEMONYMS.match(fold(a.name.text)) or (len(words) == 1 and claims.is_demonym(fold(words[0]))):
+            if claims.DEMONYMS.match(fold(a.name.text)) or (len(words) == 1 and fold(words[0]) in claims.DEMONYMS_EN):
                 continue  # "the former Dutch prime minister said": a nationality, not who
             if not words or any(_word_found(w, pool) for w in words[-1:]):
                 continue

@@ -293,6 +293,9 @@ def test_the_operating_point_keeps_its_slack_below_the_question_at_the_limit():
     assert t == 0.2323 and t <= 0.23336 - NUMERIC_SLACK
     # a build that scores it a hair lower still answers it
     assert sum(p < t for p in [*probs[:5], 0.23336 - 5e-5]) == 5
+    # a probability a float's width under a 4-decimal step is not rounded up onto it
+    edge = [0.1] * 5 + [0.23339999999995] + [0.9] * (n - 6)
+    assert operating_point(rows, edge, limit=0.05, slack=0.0) == 0.2333
 
 
 def test_the_articles_sentence_tokens_are_read_ahead(settings):
