@@ -183,9 +183,8 @@ class SentenceTransformerEmbedder:
                 chunk,
                 prompt_name="passage",
                 batch_size=32,
-                normalize_embeddings=True,
                 show_progress_bar=progress,
-                output_value=None,
+                output_value=None,  # every output, token states too; normalised below
             )
             parts.append(np.stack([o["sentence_embedding"].float().numpy() for o in outputs]))
             try:

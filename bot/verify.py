@@ -223,13 +223,15 @@ class Verifier:
             evidence = " ".join(by_n[n] for n in valid)
             context = self._context(valid, by_n, common)
             self._numbers(i, text, evidence, question, reasons)
-            lent = self._titles(text, valid, by_n, facts)
+            # who the role and title checks read: the cited sentences (and those they refer back to)
+            seen = _named(text, valid, by_n, facts.common)
+            lent = self._titles(text, seen, facts)
             self._names(
                 i, text, valid, evidence, context, question, common, cross, article_names, lent, reasons, notes, pending
             )
             self._quotes(i, text, valid, evidence, cross, reasons, pending)
             self._agents(i, text, valid, by_n, common, cross, reasons, notes, pending)
-            self._roles(i, text, valid, by_n, facts, reasons, notes)
+            self._roles(i, text, valid, by_n, facts, seen, reasons, notes)
             self._polarity(i, text, evidence, reasons)
             self._reason(i, text, valid, evidence, question, cross, reasons, pending)
             overlap = _overlap(text, evidence)
@@ -433,10 +435,10 @@ class Verifier:
             )
 
     @staticmethod
-    def _titles(text: str, cited: tuple[int, ...], by_n: dict[int, str], facts: _Facts) -> set[str]:
+    def _titles(text: str, seen: _Named, facts: _Facts) -> set[str]:
         """The names of ``text``'s own titles that are in the titles the article gives the people named
         both in ``text`` and in the cited sentences (or the sentence they refer back to)."""
-        _, named, mine = _named(text, cited, by_n, facts.common)
+        _, named, mine = seen
         if not mine:
             return set()
         lent = {w for k, ws in facts.titles.items() if _word_found(k, named) and _word_found(k, mine) for w in ws}
@@ -453,6 +455,7 @@ class Verifier:
         cited: tuple[int, ...],
         by_n: dict[int, str],
         facts: _Facts,
+        seen: _Named,
         reasons: list[list[str]],
         notes: list[list[str]],
     ) -> None:
@@ -463,7 +466,7 @@ class Verifier:
         said = roles.find(claims.strip_citations(text))
         if not said:
             return
-        read, named, mine = _named(text, cited, by_n, facts.common)
+        read, named, mine = seen
         have = [r for n in read for r in roles.find(by_n[n])]
         # the holder is the answer's own person when it names one ("Sabrina Singh, the Pentagon's
         # spokeswoman"), else anyone the cited sentences name
@@ -753,9 +756,11 @@ def _article_facts(article: tuple[str, ...]) -> _Facts:
     return _Facts(common, names, {k: tuple(v) for k, v in held.items()}, {k: frozenset(v) for k, v in titles.items()})
 
 
-def _named(
-    text: str, cited: tuple[int, ...], by_n: dict[int, str], common: frozenset[str]
-) -> tuple[list[int], set[str], set[str]]:
+# (sentences read, words of the people they name, words of the people the answer sentence names)
+_Named = tuple[list[int], set[str], set[str]]
+
+
+def _named(text: str, cited: tuple[int, ...], by_n: dict[int, str], common: frozenset[str]) -> _Named:
     """What the role and title checks read: the cited sentences and those they refer back to,
     the words of the people those name, and the words of the people ``text`` names."""
     read = list(cited) + [n - 1 for n in cited if claims.refers_back(by_n[n]) and n - 1 in by_n]
