@@ -81,6 +81,10 @@ class Prediction:
     # Quoting/saying this would be right: answerable and an accepted answer in
     # what it cites or says (None: nothing to judge, e.g. an error)
     would_be_right: bool | None = None
+    # The LLM's own answer when the checks after generation refused it and the extractive
+    # answer was shown instead, and whether it held an accepted answer: what the check cost
+    rejected: str | None = None
+    rejected_right: bool | None = None
 
 
 @dataclass
@@ -127,6 +131,8 @@ def predict(bot: Bot, item: GoldItem, engine: str) -> Prediction:
         correct = not a.abstained and answer_correct(a.answer, item.answers)
     else:
         correct = a.abstained
+    # only a fallback answer carries the LLM's verification (bot/pipeline.py)
+    rejected = " ".join(s.text for s in a.verification.sentences) if a.engine != "llm" and a.verification else None
     return Prediction(
         id=item.id,
         question=item.question,
@@ -153,6 +159,8 @@ def predict(bot: Bot, item: GoldItem, engine: str) -> Prediction:
         scores=[round(h.score, 6) for h in a.hits],
         confidence=a.confidence,
         would_be_right=_would_be_right(a, item),
+        rejected=rejected,
+        rejected_right=item.answerable and answer_correct(rejected, item.answers) if rejected is not None else None,
     )
 
 
@@ -198,6 +206,9 @@ def summarize(preds: Sequence[Prediction]) -> dict[str, float]:
         # replaced by the extractive one), and how many of those are wrong
         "llm_shown": float(len(shown := [p for p in preds if p.engine == "llm" and not p.abstained])),
         "llm_shown_wrong": float(sum(not p.correct for p in shown)),
+        # the LLM's answers the checks refused (the extractive one shown), and how many of those were right
+        "llm_rejected": float(len(refused := [p for p in preds if p.rejected is not None])),
+        "llm_rejected_right": float(sum(bool(p.rejected_right) for p in refused)),
         **confidence_scores(preds),
     }
 
@@ -292,6 +303,12 @@ def report_markdown(result: EvalResult, title: str) -> str:
         lines.append(
             f"| LLM answers shown (passed the claim check) / wrong | {int(m['llm_shown'])} / "
             f"{int(m['llm_shown_wrong'])}{' (' + ', '.join(wrong) + ')' if wrong else ''} |"
+        )
+    if m.get("llm_rejected"):
+        lost = [p.id for p in result.predictions if p.rejected_right]
+        lines.append(
+            f"| LLM answers refused by the checks (extractive shown) / of them right | {int(m['llm_rejected'])} / "
+            f"{int(m['llm_rejected_right'])}{' (' + ', '.join(lost) + ')' if lost else ''} |"
         )
     for name, table in (("language", result.by_lang), ("question type", result.by_type)):
         lines += [

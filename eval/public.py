@@ -41,6 +41,14 @@ COLUMNS = (
     ("ECE", "confidence_ece", False),
     ("invalid ids", "invalid_citation_ids", False),
 )
+# With the LLM: its answers that passed the checks after generation and how many are wrong,
+# and those refused (the extractive answer shown) and how many were right (docs/verify.md)
+LLM_COLUMNS = (
+    ("LLM shown", "llm_shown", False),
+    ("… wrong", "llm_shown_wrong", False),
+    ("LLM refused", "llm_rejected", False),
+    ("… right", "llm_rejected_right", False),
+)
 
 
 def run(qa: QASet, engine: str, out: Path, settings: Settings) -> EvalResult:
@@ -56,6 +64,7 @@ def run(qa: QASet, engine: str, out: Path, settings: Settings) -> EvalResult:
 
 
 def summary(results: dict[str, dict[str, float]], engine: str, limit: int | None) -> str:
+    columns = COLUMNS if engine == "extractive" else COLUMNS + LLM_COLUMNS
     lines = [
         f"# The bot on public data ({engine} engine)",
         "",
@@ -65,13 +74,13 @@ def summary(results: dict[str, dict[str, float]], engine: str, limit: int | None
         'Percentages; AUROC and ECE of the confidence against "the answer (or the sentence it would quote) '
         'holds an accepted answer".',
         "",
-        "| set | " + " | ".join(c for c, _, _ in COLUMNS) + " |",
-        "|---|" + "---:|" * len(COLUMNS),
+        "| set | " + " | ".join(c for c, _, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
     ]
     for name, metrics in results.items():
         cells = []
-        for _, key, pct in COLUMNS:
-            v = metrics[key]
+        for _, key, pct in columns:
+            v = metrics.get(key, math.nan)
             cells.append("–" if v != v else (f"{100 * v:.1f}" if pct else (f"{v:.3f}" if v % 1 else f"{v:.0f}")))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -376,3 +376,25 @@ def test_a_streamed_answer_may_resume_on_another_thread_each_step(settings):
     got = threading.Event()
     threading.Thread(target=lambda: bot.slot.lock.acquire(timeout=5) and got.set()).start()
     assert got.wait(6), "the slot's lock is still held after the answer ended"
+
+
+@pytest.mark.parametrize(
+    "reply, right",
+    [
+        ("Environ 10 000 soldats nord-coréens ont été envoyés en Russie [4].", True),  # right words, wrong line
+        ("Environ 12 000 soldats nord-coréens ont été envoyés en Russie [5].", False),
+    ],
+)
+def test_eval_keeps_the_llm_answer_the_checks_refused_and_whether_it_was_right(settings, reply, right):
+    from bot.evaluate import predict, summarize
+    from bot.gold import GoldItem
+
+    bot, _ = llm_bot(settings, reply)
+    item = GoldItem("q1", Q, True, ("10 000",), (), ())
+    p = predict(bot, item, "llm")
+    assert p.engine == "extractive" and p.rejected == reply and p.rejected_right is right
+    m = summarize([p])
+    assert (m["llm_rejected"], m["llm_rejected_right"], m["llm_shown"]) == (1, int(right), 0)
+    kept, _ = llm_bot(settings, "Environ 10 000 soldats nord-coréens ont été envoyés en Russie [5].")
+    shown = predict(kept, item, "llm")
+    assert shown.engine == "llm" and shown.rejected is None and shown.rejected_right is None
