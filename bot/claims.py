@@ -255,11 +255,24 @@ def numbers(text: str, articles_count: bool = False) -> set[str]:
         out.add(re.sub(r"[ .,\u00a0\u202f]", "", raw).lstrip("0") or "0")
     words = [fold(w) for w in re.findall(r"[^\W\d_]+|[|,;:.()]", _DIGITS.sub(" | ", text))]
     value, current, seen = 0, 0, False
-    for w in [*words, "|"]:
-        if w in _UNITS or (articles_count and w in _ARTICLE_ONES and not seen):
-            current += _UNITS.get(w, 1)
-            seen = True
+    article = False  # the 1 so far is an article's ("un", "a"): not added to a number word after it
+    prev = ""
+    for w in [*words, ""]:  # "" ends the text; "|" stands for digits
+        if w in ("un", "une") and prev == "et" and seen:  # « vingt et un »
+            current += 1
+        elif w in _UNITS:
+            if article:  # « à sept reprises », « il y a deux ans »: fold("à") is "a", not one
+                current = 0
+            if w in ("vingt", "vingts") and 1 < current < 10:  # « quatre-vingts »: 4 × 20, not 4 + 20
+                current *= 20
+            else:
+                current += _UNITS[w]
+            seen, article = True, False
+        elif articles_count and w in _ARTICLE_ONES and not seen:
+            current += 1
+            seen = article = True
         elif w in _SCALES and (seen or w in ("cent", "mille", "hundred", "thousand")):
+            article = False
             scale = _SCALES[w]
             if scale == 100:
                 current = max(current, 1) * 100
@@ -268,11 +281,13 @@ def numbers(text: str, articles_count: bool = False) -> set[str]:
                 current = 0
             seen = True
         elif w in ("et", "and") and seen:
-            continue
+            pass
         else:
-            if seen and (value or current):
+            # « à 10 000 soldats »: "a" before digits is not a one either
+            if seen and (value or current) and not (article and w == "|"):
                 out.add(str(value + current))
-            value, current, seen = 0, 0, False
+            value, current, seen, article = 0, 0, False, False
+        prev = w
     return out
 
 

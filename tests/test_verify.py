@@ -16,6 +16,7 @@ from bot import Bot, claims, places
 from bot.cli import main
 from bot.errors import AnswerError, ArticleError
 from bot.ingest import read_article
+from bot.types import Sentence
 from bot.verify import Verifier, verify
 
 from .conftest import SEED, SEED_ID, FakeEmbedder, FakeLLM
@@ -62,6 +63,30 @@ def check(answer: str, question: str | None = None, embedder: FakeEmbedder | Non
 )
 def test_numbers_are_normalised(text, expected):
     assert claims.numbers(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # fold("à") is "a": not a one added to the number after it (was 8, 3 and 10 001)
+        ("le Milan AC a remporté la C1 à sept reprises", {"1", "7"}),
+        ("il y a deux ans", {"2"}),
+        ("à 10 000 soldats", {"10000"}),
+        ("quatre-vingts soldats, quatre-vingt-dix chars", {"80", "90"}),  # was 24 and 34
+        ("vingt et un pays", {"21"}),  # was 20
+        ("l'une des parties", {"1"}),
+        ("a hundred soldiers", {"100"}),
+        ("un million de personnes", {"1000000"}),
+    ],
+)
+def test_numbers_of_the_cited_sentences_count_articles_as_one_only_alone(text, expected):
+    assert claims.numbers(text, articles_count=True) == expected
+
+
+def test_an_answer_saying_seven_times_is_backed_by_a_sentence_saying_a_sept_reprises():
+    article = [Sentence("a:1", "a", 1, "Le Milan AC a remporté la C1 à sept reprises.", 0, 45)]
+    assert verify("Le Milan AC a remporté la C1 sept fois [1].", article).supported
+    assert not verify("Le Milan AC a remporté la C1 huit fois [1].", article).supported
 
 
 def test_names_acronyms_and_sentence_openers():
