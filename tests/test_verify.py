@@ -83,6 +83,29 @@ def test_numbers_of_the_cited_sentences_count_articles_as_one_only_alone(text, e
     assert claims.numbers(text, articles_count=True) == expected
 
 
+@pytest.mark.parametrize(
+    "text, who",
+    [
+        ("La construction du temple de Rome a été annoncée le 4 octobre 2008 par Thomas S. Monson.", []),
+        ("La nouvelle est démentie par Moscou.", []),
+        ("The plan was announced by Mark Rutte.", []),
+        ("Mark Rutte announced the plan.", ["Mark Rutte"]),
+        ("Mme Singh s'est exprimée sur ce sujet.", ["Mme Singh"]),  # reflexive, not passive
+    ],
+)
+def test_the_subject_of_a_passive_verb_of_saying_is_not_its_speaker(text, who):
+    assert [a.name.text for a in claims.attributions(text)] == who
+
+
+def test_a_passive_answer_is_not_refused_for_its_subject_not_speaking():
+    article = [
+        Sentence("a:1", "a", 1, "Le temple de Rome est un édifice religieux.", 0, 43),
+        Sentence("a:2", "a", 2, "Sa construction a été annoncée le 4 octobre 2008 par Thomas S. Monson.", 44, 114),
+    ]
+    v = verify("La construction du temple de Rome a été annoncée le 4 octobre 2008 par Thomas S. Monson [2].", article)
+    assert not any("who speaks or acts" in r for s in v.sentences for r in s.reasons), v.reason
+
+
 def test_an_answer_saying_seven_times_is_backed_by_a_sentence_saying_a_sept_reprises():
     article = [Sentence("a:1", "a", 1, "Le Milan AC a remporté la C1 à sept reprises.", 0, 45)]
     assert verify("Le Milan AC a remporté la C1 sept fois [1].", article).supported
