@@ -364,6 +364,11 @@ def negations(text: str) -> list[Negation]:
             out.append(Negation(w, tuple(_bare(x) for x in after[:2])))
         elif (w in ("no", "non") and i == 0) or (w == "no" and i + 1 < len(words) and words[i + 1] in ("", ":")):
             pass  # "No, …": the answer to a yes/no question, not a negated predicate
+        elif w in ("no", "non") and (
+            words[max(0, i - 2) : i] in (["yes", "or"], ["oui", "ou"])
+            or words[i + 1 : i + 3] in (["or", "yes"], ["ou", "oui"])
+        ):
+            pass  # "either yes or no", « oui ou non »: the two answers named, not a negation
         elif w in _EN_NEG or w.endswith("n't"):
             after = [x for x in words[i + 1 : i + 5] if x not in _AUX and x not in STOP]
             out.append(Negation(w, tuple(_bare(x) for x in after[:2])))
@@ -400,7 +405,7 @@ SAY_VERBS = re.compile(
 # A verb of saying in the passive ("a été annoncée par …", "est démenti", "was told") has
 # no speaker for a subject: « La construction du temple de Rome a été annoncée par
 # Thomas S. Monson » does not have Rome announcing (a right PIAF answer refused for it).
-_PASSIVE_BEFORE = re.compile(r"\b(?:ete|was|were|been|being|is|are)\s+$")
+_PASSIVE_BEFORE = re.compile(r"\b(?:ete|was|were|be|been|being|is|are)\s+$")
 
 
 def _passive(folded: str, verb: re.Match[str]) -> bool:

@@ -91,10 +91,24 @@ def test_numbers_of_the_cited_sentences_count_articles_as_one_only_alone(text, e
         ("The plan was announced by Mark Rutte.", []),
         ("Mark Rutte announced the plan.", ["Mark Rutte"]),
         ("Mme Singh s'est exprimée sur ce sujet.", ["Mme Singh"]),  # reflexive, not passive
+        ("A non-deterministic Turing machine can be characterized by checking many paths.", []),
     ],
 )
 def test_the_subject_of_a_passive_verb_of_saying_is_not_its_speaker(text, who):
     assert [a.name.text for a in claims.attributions(text)] == who
+
+
+@pytest.mark.parametrize(
+    "text, negated",
+    [
+        ("The answer is either yes or no, or alternately either 1 or 0.", []),
+        ("La réponse est oui ou non.", []),
+        ("Kiev would face no new restrictions.", ["no"]),
+        ("Mme Singh n'a pas confirmé.", ["pas"]),
+    ],
+)
+def test_yes_or_no_names_the_two_answers_and_negates_nothing(text, negated):
+    assert [n.marker for n in claims.negations(text)] == negated
 
 
 def test_a_passive_answer_is_not_refused_for_its_subject_not_speaking():
